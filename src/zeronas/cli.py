@@ -1,0 +1,168 @@
+"""The ``zeronas`` command line: spaces, proxies, score (more commands join as they land).
+
+Every command that takes bad input prints one line ``error: ...`` to stderr and exits with
+code 2; ``--json`` switches to one machine-readable JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zeronas.errors import ZeronasError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="zeronas: zero-shot neural architecture search (proxies, spaces, honest evaluation).",
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _console() -> Console:
+    return Console()
+
+
+def user_errors(fn: F) -> F:
+    """Turn a ZeronasError into a one-line message and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ZeronasError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command("spaces")
+@user_errors
+def spaces_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the search spaces, their size and the datasets their networks are built for."""
+    from zeronas.spaces import get_space, list_spaces
+
+    rows = []
+    for name in list_spaces():
+        sp = get_space(name)
+        rows.append({
+            "name": name,
+            "size": len(sp) if sp.finite else None,
+            "datasets": list(sp.datasets),
+            "description": sp.description,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="search spaces")
+    for col in ("name", "size", "datasets", "description"):
+        table.add_column(col)
+    for r in rows:
+        size = f"{r['size']:,}" if r["size"] is not None else "unbounded"
+        table.add_row(r["name"], size, ", ".join(r["datasets"]), r["description"])
+    _console().print(table)
+
+
+@app.command("proxies")
+@user_errors
+def proxies_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the zero-cost proxies: what each needs, its unit and direction."""
+    from zeronas.proxies import get_proxy, list_proxies
+
+    rows = []
+    for name in list_proxies():
+        s = get_proxy(name)
+        rows.append({
+            "name": name,
+            "needs_data": s.needs_data,
+            "needs_labels": s.needs_labels,
+            "higher_is_better": s.higher_is_better,
+            "unit": s.unit,
+            "bn": s.bn if s.needs_weights else "-",
+            "description": s.description,
+            "reference": s.reference,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="zero-cost proxies")
+    for col in ("name", "data", "labels", "higher", "unit", "description"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], "yes" if r["needs_data"] else "no",
+                      "yes" if r["needs_labels"] else "no",
+                      "yes" if r["higher_is_better"] else "no", r["unit"], r["description"])
+    _console().print(table)
+
+
+@app.command("score")
+@user_errors
+def score_cmd(
+    space: str = typer.Option("nb201", help="Search space name (see `zeronas spaces`)."),
+    arch: str | None = typer.Option(None, help="Architecture in the space's canonical string."),
+    index: int | None = typer.Option(None, help="Benchmark index (finite spaces)."),
+    proxies: str = typer.Option("params,flops", help="Comma-separated proxy names."),
+    dataset: str = typer.Option("cifar10", help="Dataset the network is built for."),
+    data: str = typer.Option("synthetic", help="Batches: cifar10, synthetic or a CIFAR folder."),
+    batch_size: int = typer.Option(64, help="Images per batch."),
+    batches: int = typer.Option(2, help="Number of batches drawn (ZiCo uses them all)."),
+    seed: int = typer.Option(0, help="Seed of the network initialisation and the batches."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Score one architecture with zero-cost proxies."""
+    from zeronas.bench.data import parse_data
+    from zeronas.proxies import ScoreSettings, parse_proxies, score_arch
+    from zeronas.spaces import get_space
+
+    sp = get_space(space)
+    if (arch is None) == (index is None):
+        raise ZeronasError("give exactly one of --arch STRING or --index N")
+    value = sp[index] if index is not None else sp.from_str(arch or "")
+    specs = parse_proxies(proxies)
+    sp.dataset(dataset)
+    settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
+                             data=parse_data(data))
+    scores = score_arch(sp, value, specs, dataset, settings)
+    out = {
+        "space": space,
+        "arch": sp.to_str(value),
+        "index": sp.index(value) if sp.finite else None,
+        "dataset": dataset,
+        "scores": scores,
+        "units": {s.name: s.unit for s in specs},
+        "protocol": settings.protocol() if any(s.needs_data for s in specs) else {"seed": seed},
+    }
+    if as_json:
+        print(json.dumps(out, indent=2, allow_nan=True))
+        return
+    console = _console()
+    console.print(f"[bold]{space}[/bold] {out['arch']}"
+                  + (f"  (index {out['index']})" if out["index"] is not None else ""))
+    table = Table()
+    table.add_column("proxy")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    for s in specs:
+        table.add_row(s.name, f"{scores[s.name]:.6g}", s.unit)
+    console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Zero-cost proxies: the registry, the runner, and the proxy definitions."""
+
+from zeronas.proxies import structural  # noqa: F401  (registers the proxies)
+from zeronas.proxies.base import (
+    Batch,
+    ProxyContext,
+    ProxySpec,
+    get_proxy,
+    list_proxies,
+    parse_proxies,
+    register_proxy,
+)
+from zeronas.proxies.runner import ProxyWarning, ScoreSettings, score_arch, score_model
+
+__all__ = [
+    "Batch",
+    "ProxyContext",
+    "ProxySpec",
+    "ProxyWarning",
+    "ScoreSettings",
+    "get_proxy",
+    "list_proxies",
+    "parse_proxies",
+    "register_proxy",
+    "score_arch",
+    "score_model",
+]

@@ -1,0 +1,201 @@
+"""The one runner every proxy goes through.
+
+It owns the shared concerns so that proxy functions stay pure definitions:
+
+- the caller's model is never changed: each proxy works on a deep copy (structural proxies,
+  which read only shapes, get a meta-device copy);
+- randomness comes from ``ctx.seed`` (a forked torch RNG, restored afterwards);
+- BN mode and dtype are set per proxy from its :class:`ProxySpec`;
+- hooks a proxy leaves behind are detected and reported as a bug;
+- NaN/inf results are returned as NaN with a warning, never replaced by a made-up number;
+- proxies that share a forward/backward pass (same ``shared`` tag) share one copy and one pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from zeronas.bench.data import DataSpec, make_batches
+from zeronas.errors import ZeronasError
+from zeronas.hardware.measures import to_meta
+from zeronas.proxies.base import Batch, ProxyContext, ProxySpec, get_proxy
+
+
+class ProxyWarning(UserWarning):
+    """A proxy produced NaN/inf or otherwise could not give a number."""
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """The scoring protocol: data, batch size, number of batches and seed.
+
+    ``batches`` is how many batches are drawn (ZiCo uses all of them; single-batch proxies
+    use the first). ``seed`` seeds both the network initialisation and the batch draw.
+    """
+
+    batch_size: int = 64
+    batches: int = 2
+    seed: int = 0
+    data: DataSpec = field(default_factory=DataSpec)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ZeronasError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.batches < 1:
+            raise ZeronasError(f"batches must be >= 1, got {self.batches}")
+
+    def protocol(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict for results files."""
+        return {
+            "batch_size": self.batch_size,
+            "batches": self.batches,
+            "seed": self.seed,
+            "data": self.data.source,
+            "data_description": self.data.describe(),
+        }
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch's RNG seeded to ``seed``, restoring the caller's RNG after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def _hook_count(model: nn.Module) -> int:
+    total = 0
+    for m in model.modules():
+        total += len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+        total += len(getattr(m, "_backward_pre_hooks", {}))
+    for p in model.parameters():
+        hooks = getattr(p, "_backward_hooks", None)
+        total += len(hooks) if hooks else 0
+    return total
+
+
+def _set_bn(model: nn.Module, mode: str) -> None:
+    if mode == "train":
+        model.train()
+    elif mode == "eval":
+        model.eval()
+
+
+def _cast_batch(batch: Batch, dtype: torch.dtype) -> Batch:
+    if all(x.dtype == dtype for x, _ in batch.batches):
+        return batch
+    return Batch(tuple((x.to(dtype), y) for x, y in batch.batches), synthetic=batch.synthetic)
+
+
+def _finite_or_nan(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"proxy {name!r} returned {value!r}, expected a float") from exc
+    if not math.isfinite(v):
+        warnings.warn(f"proxy {name!r} gave {v}; reported as NaN", ProxyWarning, stacklevel=3)
+        return math.nan
+    return v
+
+
+def _check_batch(specs: Sequence[ProxySpec], batch: Batch | None) -> None:
+    for spec in specs:
+        if spec.needs_data and (batch is None or not batch.batches):
+            raise ZeronasError(f"proxy {spec.name!r} needs a batch of data, none was given")
+        if spec.needs_labels and batch is not None and any(y is None for _, y in batch.batches):
+            raise ZeronasError(
+                f"proxy {spec.name!r} needs labels, but the data has none: give labeled data or "
+                "choose a label-free proxy"
+            )
+
+
+def score_model(
+    model: nn.Module,
+    proxies: Sequence[str | ProxySpec],
+    batch: Batch | None,
+    ctx: ProxyContext,
+) -> dict[str, float]:
+    """Score ``model`` with each proxy; returns ``{name: value}`` in the order given.
+
+    The model is not modified. Values are floats, NaN where a proxy could not give a finite
+    number (with a :class:`ProxyWarning`).
+    """
+    specs = [get_proxy(p) if isinstance(p, str) else p for p in proxies]
+    _check_batch(specs, batch)
+    results: dict[str, float] = {}
+    shared_copies: dict[tuple[str, str, torch.dtype], nn.Module] = {}
+    for spec in specs:
+        if not spec.needs_weights:
+            work = to_meta(model)
+        else:
+            key = (spec.shared, spec.bn, spec.dtype)
+            if spec.shared and key in shared_copies:
+                work = shared_copies[key]
+            else:
+                work = copy.deepcopy(model).to(spec.dtype)
+                _set_bn(work, spec.bn)
+                if spec.shared:
+                    shared_copies[key] = work
+        hooks_before = _hook_count(work)
+        used = _cast_batch(batch, spec.dtype) if batch is not None else Batch(())
+        with seeded(ctx.seed):
+            value = spec.fn(work, used, ctx)
+        if _hook_count(work) != hooks_before:
+            raise RuntimeError(f"proxy {spec.name!r} left hooks on the model (a bug in zeronas)")
+        results[spec.name] = _finite_or_nan(spec.name, value)
+    return results
+
+
+def build_network(space: Any, arch: Any, dataset: str, seed: int, meta: bool = False) -> nn.Module:
+    """The network of ``arch`` for ``dataset``, initialised under ``seed`` (or on meta)."""
+    if meta:
+        with torch.device("meta"):
+            return space.network_for(arch, dataset)
+    with seeded(seed):
+        return space.network_for(arch, dataset)
+
+
+def make_context(space: Any, dataset: str, settings: ScoreSettings) -> ProxyContext:
+    """The :class:`ProxyContext` for networks of ``space`` on ``dataset``."""
+    info = space.dataset(dataset)
+    return ProxyContext(input_shape=info.input_shape, num_classes=info.num_classes,
+                        seed=settings.seed)
+
+
+def make_batch(space: Any, dataset: str, settings: ScoreSettings) -> Batch:
+    """The protocol's batches for networks of ``space`` on ``dataset``."""
+    info = space.dataset(dataset)
+    pairs = make_batches(settings.data, settings.batch_size, settings.batches, settings.seed,
+                         info.input_shape, info.num_classes)
+    return Batch(tuple(pairs), synthetic=settings.data.is_synthetic)
+
+
+def score_arch(
+    space: Any,
+    arch: Any,
+    proxies: Sequence[str | ProxySpec],
+    dataset: str,
+    settings: ScoreSettings | None = None,
+    batch: Batch | None = None,
+) -> dict[str, float]:
+    """Build ``arch``'s network for ``dataset`` and score it with ``proxies``.
+
+    Structural proxies alone run on a meta-device network (no memory, no data). ``batch`` may
+    be passed to reuse the same images over many architectures.
+    """
+    settings = settings or ScoreSettings()
+    specs = [get_proxy(p) if isinstance(p, str) else p for p in proxies]
+    weights = any(s.needs_weights for s in specs)
+    net = build_network(space, arch, dataset, settings.seed, meta=not weights)
+    if batch is None and any(s.needs_data for s in specs):
+        batch = make_batch(space, dataset, settings)
+    return score_model(net, specs, batch, make_context(space, dataset, settings))
