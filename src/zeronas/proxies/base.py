@@ -61,7 +61,7 @@ class ProxyContext:
 
 
 ProxyFn = Callable[[nn.Module, Batch, ProxyContext], float]
-BNMode = Literal["train", "eval", "keep"]
+BNMode = Literal["train", "eval", "off", "keep"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,9 @@ class ProxySpec:
     - ``needs_labels``: reads labels (fails on unlabeled data);
     - ``needs_weights``: needs real parameter values (False for structural measures such as
       params and FLOPs, which can run on the meta device);
-    - ``bn``: the mode the model is put in before the proxy runs;
+    - ``bn``: the mode the model copy is put in before the proxy runs: ``train`` (batch
+      statistics), ``eval`` (running statistics), ``off`` (every BN layer replaced by the
+      identity, e.g. synflow) or ``keep`` (the caller's mode);
     - ``dtype``: the dtype the model copy and inputs are cast to;
     - ``shared``: proxies with the same non-empty tag reuse one forward/backward pass.
     """

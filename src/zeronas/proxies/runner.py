@@ -8,12 +8,15 @@ It owns the shared concerns so that proxy functions stay pure definitions:
 - BN mode and dtype are set per proxy from its :class:`ProxySpec`;
 - hooks a proxy leaves behind are detected and reported as a bug;
 - NaN/inf results are returned as NaN with a warning, never replaced by a made-up number;
-- proxies that share a forward/backward pass (same ``shared`` tag) share one copy and one pass.
+- proxies that share a forward/backward pass (same ``shared`` tag) share one copy and one pass:
+  the copy is the same object for all of them, and ``ctx.cache`` (fresh for every call) holds
+  what the first of them computed.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import warnings
 from collections.abc import Iterator, Sequence
@@ -83,8 +86,19 @@ def _hook_count(model: nn.Module) -> int:
     return total
 
 
+def _remove_bn(model: nn.Module) -> None:
+    """Replace every batch-norm layer of ``model`` (a private copy) by the identity."""
+    for module in list(model.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(module, child_name, nn.Identity())
+
+
 def _set_bn(model: nn.Module, mode: str) -> None:
-    if mode == "train":
+    if mode == "off":
+        _remove_bn(model)
+        model.train()
+    elif mode == "train":
         model.train()
     elif mode == "eval":
         model.eval()
@@ -131,6 +145,7 @@ def score_model(
     """
     specs = [get_proxy(p) if isinstance(p, str) else p for p in proxies]
     _check_batch(specs, batch)
+    ctx = dataclasses.replace(ctx, cache={})  # shared passes never leak between calls
     results: dict[str, float] = {}
     shared_copies: dict[tuple[str, str, torch.dtype], nn.Module] = {}
     for spec in specs:
