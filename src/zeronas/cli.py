@@ -10,6 +10,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -157,6 +158,68 @@ def score_cmd(
     for s in specs:
         table.add_row(s.name, f"{scores[s.name]:.6g}", s.unit)
     console.print(table)
+
+
+@app.command("correlate")
+@user_errors
+def correlate_cmd(
+    space: str = typer.Option("nb201", help="Search space with ground truth."),
+    dataset: str = typer.Option("cifar10", help="Ground-truth dataset (or task)."),
+    proxies: str = typer.Option("params,flops", help="Comma-separated proxy names."),
+    sample: str = typer.Option("1000", help="Architectures to sample, or 'all'."),
+    seed: int = typer.Option(0, help="Seed of the sample, the initialisation and the batches."),
+    data: str = typer.Option("synthetic", help="Batches: cifar10, synthetic or a CIFAR folder."),
+    batch_size: int = typer.Option(64, help="Images per batch."),
+    batches: int = typer.Option(2, help="Number of batches (ZiCo uses them all)."),
+    store: Path = typer.Option(Path("results/zeronas.sqlite"), help="SQLite score store."),
+    out: Path = typer.Option(Path("results/correlate.json"), help="Result JSON (CSV beside it)."),
+    plot: bool = typer.Option(True, help="Write a scatter plot per proxy (needs matplotlib)."),
+) -> None:
+    """Score a seeded sample of a space and compare each proxy with the ground truth."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from zeronas.bench.correlate import correlate, parse_sample
+    from zeronas.bench.data import parse_data
+    from zeronas.execution.store import ScoreStore
+    from zeronas.proxies import ScoreSettings, parse_proxies
+    from zeronas.spaces import get_space
+
+    sp = get_space(space)
+    specs = parse_proxies(proxies)
+    n = parse_sample(sample)
+    settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
+                             data=parse_data(data))
+    console = _console()
+    with ScoreStore(store) as db, Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=console, transient=False,
+    ) as progress:
+        task = progress.add_task(f"scoring {space}", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = correlate(sp, dataset, [s.name for s in specs], n, seed, settings, db,
+                           on_progress=on_progress)
+    written = result.write(out)
+    if plot:
+        try:
+            written += result.plot(out)
+        except ZeronasError as exc:
+            console.print(f"[yellow]no plots: {exc}[/yellow]")
+    table = Table(title=f"{space} / {dataset}: {result.summary['n']} architectures, "
+                        f"data={data}, seed={seed}")
+    for col in ("proxy", "kendall", "spearman", "top10%", "s/arch", "x baseline", "NaN"):
+        table.add_column(col, justify="right" if col != "proxy" else "left")
+    for name, r in result.summary["results"].items():
+        table.add_row(name, f"{r['kendall']:.3f}", f"{r['spearman']:.3f}",
+                      f"{r['top10_precision']:.3f}", f"{r['seconds_per_arch']:.4f}",
+                      f"{r['ratio_to_baseline']:.2f}", str(r["nan_count"]))
+    console.print(table)
+    console.print(f"baseline (one forward+backward): "
+                  f"{result.summary['protocol']['baseline_seconds_per_arch']:.4f} s/arch")
+    for p in written:
+        console.print(f"wrote {p}")
 
 
 def main() -> None:

@@ -1,0 +1,240 @@
+"""The correlation protocol: sample architectures, score them, compare with ground truth.
+
+Everything that changes a number is recorded in the result's ``protocol``; scores go through a
+:class:`~zeronas.execution.store.ScoreStore` so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from zeronas import __version__
+from zeronas.bench.evaluate import agreement
+from zeronas.bench.groundtruth import GroundTruth, load_ground_truth
+from zeronas.errors import ZeronasError
+from zeronas.execution.store import ScoreStore
+from zeronas.proxies.base import Batch, ProxySpec, get_proxy
+from zeronas.proxies.runner import (
+    ScoreSettings,
+    build_network,
+    make_batch,
+    make_context,
+    score_model,
+)
+from zeronas.spaces.base import Space
+
+BASELINE = "_baseline_forward_backward"
+
+
+def select_sample(n_total: int, sample: int | None, seed: int) -> list[int]:
+    """Row positions of a seeded sample without replacement (all rows when ``sample`` is None).
+
+    The sample keeps the ground truth's row order, so it does not depend on scoring order.
+    """
+    if sample is None or sample >= n_total:
+        return list(range(n_total))
+    if sample < 2:
+        raise ZeronasError(f"--sample must be at least 2 (or 'all'), got {sample}")
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(n_total, size=sample, replace=False).tolist())
+
+
+def parse_sample(text: str) -> int | None:
+    """``"all"`` -> None, ``"1000"`` -> 1000, anything else an error."""
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ZeronasError(f"--sample {text!r}: expected a positive integer or 'all'") from None
+    if value < 2:
+        raise ZeronasError(f"--sample must be at least 2 (or 'all'), got {value}")
+    return value
+
+
+def proxy_protocol(
+    spec: ProxySpec, space: str, dataset: str, settings: ScoreSettings
+) -> dict[str, Any]:
+    """What determines ``spec``'s value on one architecture (the store key)."""
+    proto: dict[str, Any] = {"space": space, "network": dataset, "proxy": spec.name}
+    if spec.needs_weights:
+        proto["seed"] = settings.seed
+    if spec.needs_data:
+        proto.update(data=settings.data.source, split=settings.data.split,
+                     batch_size=settings.batch_size, batches=settings.batches)
+    return proto
+
+
+def bare_forward_backward(model: nn.Module, batch: Batch) -> float:
+    """Seconds of one plain training-mode forward + cross-entropy backward (the baseline)."""
+    net = copy.deepcopy(model)
+    net.train()
+    x, y = batch.first
+    if y is None:
+        y = torch.zeros(len(x), dtype=torch.long)
+    t0 = time.perf_counter()
+    loss = nn.functional.cross_entropy(net(x), y)
+    loss.backward()
+    return time.perf_counter() - t0
+
+
+@dataclass
+class CorrelateResult:
+    """The JSON-ready result of a correlation run plus the per-architecture table."""
+
+    summary: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+    def write(self, out: Path) -> list[Path]:
+        """Write ``out`` (JSON) and ``out`` with ``.csv`` (per-architecture scores)."""
+        import json
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(self.summary, indent=2, allow_nan=True) + "\n")
+        csv_path = out.with_suffix(".csv")
+        with open(csv_path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
+        return [out, csv_path]
+
+    def plot(self, out: Path) -> list[Path]:
+        """One scatter plot per proxy (proxy score vs ground truth); needs the plot extra."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ZeronasError("plots need the 'plot' extra: pip install 'zeronas[plot]'") from exc
+        paths = []
+        truth = np.array([r["ground_truth"] for r in self.rows], dtype=float)
+        for name, res in self.summary["results"].items():
+            values = np.array([r[name] for r in self.rows], dtype=float)
+            fig, ax = plt.subplots(figsize=(4.5, 3.6), dpi=110)
+            ax.scatter(values, truth, s=6, alpha=0.5)
+            ax.set_xlabel(f"{name}")
+            ax.set_ylabel(f"{self.summary['protocol']['dataset']} ground truth")
+            ax.set_title(f"{name}: Kendall {res['kendall']:.3f}, Spearman {res['spearman']:.3f}",
+                         fontsize=9)
+            fig.tight_layout()
+            path = out.with_name(f"{out.stem}_{name}.png")
+            fig.savefig(path)
+            plt.close(fig)
+            paths.append(path)
+        return paths
+
+
+def correlate(
+    space: Space[Any],
+    dataset: str,
+    proxies: Sequence[str],
+    sample: int | None,
+    seed: int,
+    settings: ScoreSettings,
+    store: ScoreStore,
+    ground_truth: GroundTruth | None = None,
+    network: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> CorrelateResult:
+    """Score a seeded sample of ``space`` with ``proxies`` and compare with ``dataset``.
+
+    ``network`` is the dataset whose network is built (default: ``dataset``). Scores already
+    in ``store`` under the same protocol are reused; new ones are written as they come.
+    """
+    gt = ground_truth if ground_truth is not None else load_ground_truth(space.name)
+    truth_col = gt.column(dataset)
+    network = network or (dataset if dataset in space.datasets else next(iter(space.datasets)))
+    specs = [get_proxy(p) for p in proxies]
+    positions = select_sample(len(gt), sample, seed)
+    archs = [gt.order[i] for i in positions]
+    keys = {s.name: store.register_protocol(proxy_protocol(s, space.name, network, settings))
+            for s in specs}
+    base_key = store.register_protocol({"space": space.name, "network": network, "proxy": BASELINE,
+                                        "seed": settings.seed, "batch_size": settings.batch_size,
+                                        "data": settings.data.source})
+    have = {s.name: store.get(space.name, archs, s.name, keys[s.name]) for s in specs}
+    have[BASELINE] = store.get(space.name, archs, BASELINE, base_key)
+    needs_data = any(s.needs_data for s in specs)
+    batch = make_batch(space, network, settings)  # the baseline always needs one
+    ctx = make_context(space, network, settings)
+    for done, arch_str in enumerate(archs):
+        missing = [s for s in specs if arch_str not in have[s.name]]
+        if missing or arch_str not in have[BASELINE]:
+            arch = space.from_str(arch_str)
+            any_weights = any(s.needs_weights for s in missing) or arch_str not in have[BASELINE]
+            net = build_network(space, arch, network, settings.seed, meta=not any_weights)
+            for s in missing:
+                t0 = time.perf_counter()
+                value = score_model(net, [s], batch if s.needs_data else None, ctx)[s.name]
+                seconds = time.perf_counter() - t0
+                store.put(space.name, arch_str, {s.name: (value, seconds)}, keys[s.name])
+                have[s.name][arch_str] = (value, seconds)
+            if arch_str not in have[BASELINE]:
+                seconds = bare_forward_backward(net, batch)
+                store.put(space.name, arch_str, {BASELINE: (math.nan, seconds)}, base_key)
+                have[BASELINE][arch_str] = (math.nan, seconds)
+        if on_progress is not None:
+            on_progress(done + 1, len(archs))
+
+    truth = np.array([truth_col[a] for a in archs], dtype=float)
+    results: dict[str, Any] = {}
+    for s in specs:
+        values = np.array([have[s.name][a][0] for a in archs], dtype=float)
+        agr = agreement(values, truth, s.higher_is_better)
+        results[s.name] = {
+            "kendall": agr.kendall,
+            "spearman": agr.spearman,
+            "top10_precision": agr.top10_precision,
+            "seconds_per_arch": float(np.mean([have[s.name][a][1] for a in archs])),
+            "nan_count": agr.nan_count,
+            "higher_is_better": s.higher_is_better,
+        }
+    baseline = float(np.mean([have[BASELINE][a][1] for a in archs]))
+    for r in results.values():
+        r["ratio_to_baseline"] = r["seconds_per_arch"] / baseline if baseline > 0 else math.nan
+    protocol = {
+        "space": space.name,
+        "dataset": dataset,
+        "network": network,
+        "ground_truth": gt.description,
+        "ground_truth_source": gt.source,
+        "sample": "all" if sample is None else sample,
+        "seed": seed,
+        "batch_size": settings.batch_size,
+        "batches": settings.batches,
+        "data": settings.data.source,
+        "data_description": settings.data.describe(),
+        "data_used": needs_data,
+        "network_init_seed": settings.seed,
+        "top10_precision": "share of the top 10% by proxy that is in the top 10% by ground truth",
+        "baseline_seconds_per_arch": baseline,
+        "baseline": "one training-mode forward + cross-entropy backward of the same network "
+                    "on the first batch, measured in the same run",
+        "timing_note": "seconds_per_arch: each proxy timed alone (no shared passes), model copy "
+                       "included; only scores computed in this run or an earlier run of the "
+                       "same store are timed",
+        "zeronas_version": __version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    rows = []
+    for pos, a in zip(positions, archs, strict=True):
+        row: dict[str, Any] = {"row": pos, "arch": a, "ground_truth": truth_col[a]}
+        if space.finite:
+            row["index"] = space.index(space.from_str(a))
+        for s in specs:
+            row[s.name] = have[s.name][a][0]
+        rows.append(row)
+    summary = {"protocol": protocol, "n": len(archs), "results": results}
+    return CorrelateResult(summary, rows)

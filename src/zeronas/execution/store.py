@@ -1,0 +1,117 @@
+"""A SQLite store of scores keyed by (space, architecture, proxy, protocol).
+
+Every score is committed as soon as it is computed, so a run that is interrupted (Ctrl-C,
+``kill -9``) and started again computes only what is missing and loses nothing already
+written. The protocol key is a hash of the JSON of everything that changes the value (dataset
+network, data, batch size, batches, seed); the JSON itself is kept beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from zeronas.errors import DataError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS protocols (
+    key TEXT PRIMARY KEY,
+    json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scores (
+    space TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    proxy TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    value REAL,
+    seconds REAL NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (space, arch, proxy, protocol)
+);
+"""
+
+
+def protocol_key(protocol: Mapping[str, Any]) -> str:
+    """A short stable hash of a protocol dict (keys sorted)."""
+    text = json.dumps(protocol, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class ScoreStore:
+    """Scores on disk. NaN is stored as NULL and read back as NaN (never as a number)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(str(self.path), timeout=30.0)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise DataError(
+                f"store {str(self.path)!r} is not a zeronas SQLite store: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ScoreStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def register_protocol(self, protocol: Mapping[str, Any]) -> str:
+        """Record ``protocol`` and return its key."""
+        key = protocol_key(protocol)
+        self._conn.execute(
+            "INSERT OR IGNORE INTO protocols (key, json) VALUES (?, ?)",
+            (key, json.dumps(protocol, sort_keys=True)),
+        )
+        self._conn.commit()
+        return key
+
+    def get(
+        self, space: str, archs: Iterable[str], proxy: str, protocol: str
+    ) -> dict[str, tuple[float, float]]:
+        """``{arch: (value, seconds)}`` for the archs already scored under ``protocol``."""
+        wanted = list(archs)
+        out: dict[str, tuple[float, float]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT arch, value, seconds FROM scores WHERE space=? AND proxy=? "
+                f"AND protocol=? AND arch IN ({marks})",
+                (space, proxy, protocol, *chunk),
+            )
+            for arch, value, seconds in rows:
+                out[arch] = (math.nan if value is None else float(value), float(seconds))
+        return out
+
+    def put(
+        self, space: str, arch: str, values: Mapping[str, tuple[float, float]], protocol: str
+    ) -> None:
+        """Write ``{proxy: (value, seconds)}`` for one architecture and commit at once."""
+        now = time.time()
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO scores (space, arch, proxy, protocol, value, seconds, "
+            "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (space, arch, proxy, protocol, None if math.isnan(v) else float(v), float(s), now)
+                for proxy, (v, s) in values.items()
+            ],
+        )
+        self._conn.commit()
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0])

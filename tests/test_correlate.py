@@ -1,0 +1,162 @@
+"""Agreement metrics, the score store, and the correlate protocol (resume after interrupt)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+
+import numpy as np
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from zeronas.bench.correlate import correlate, parse_sample, select_sample
+from zeronas.bench.evaluate import agreement, top_fraction_precision
+from zeronas.bench.groundtruth import GroundTruth
+from zeronas.cli import app
+from zeronas.errors import DataError, ZeronasError
+from zeronas.execution.store import ScoreStore, protocol_key
+from zeronas.proxies import ProxySpec, ScoreSettings, register_proxy
+from zeronas.proxies.base import _PROXIES
+
+
+def test_agreement_by_hand():
+    truth = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert agreement(truth * 2, truth).kendall == pytest.approx(1.0)
+    assert agreement(-truth, truth).spearman == pytest.approx(-1.0)
+    assert agreement(-truth, truth, higher_is_better=False).kendall == pytest.approx(1.0)
+    # one discordant pair of 10 -> tau = (9 - 1) / 10
+    p = np.array([1.0, 3.0, 2.0, 4.0, 5.0])
+    assert agreement(p, truth).kendall == pytest.approx(0.8)
+    a = agreement(np.array([1.0, np.nan, 3.0, 4.0, 5.0]), truth)
+    assert a.nan_count == 1 and a.n == 4 and a.kendall == pytest.approx(1.0)
+    const = agreement(np.ones(5), truth)
+    assert math.isnan(const.kendall)
+    with pytest.raises(ZeronasError):
+        agreement(np.ones(3), truth)
+
+
+def test_agreement_matches_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    p, t = rng.integers(0, 5, 50).astype(float), rng.normal(size=50)
+    assert agreement(p, t).kendall == pytest.approx(stats.kendalltau(p, t).statistic)
+
+
+def test_top_fraction_precision():
+    truth = np.arange(20.0)
+    assert top_fraction_precision(truth, truth) == 1.0
+    assert top_fraction_precision(-truth, truth) == 0.0
+    p = truth.copy()
+    p[19], p[0] = p[0], p[19]  # swap best and worst: one of the top-2 lost
+    assert top_fraction_precision(p, truth) == 0.5
+
+
+def test_sample_selection():
+    a = select_sample(100, 10, 0)
+    assert a == select_sample(100, 10, 0) and len(set(a)) == 10 and a == sorted(a)
+    assert a != select_sample(100, 10, 1)
+    assert select_sample(5, None, 0) == [0, 1, 2, 3, 4]
+    assert parse_sample("all") is None and parse_sample("12") == 12
+    with pytest.raises(ZeronasError):
+        parse_sample("many")
+
+
+def test_store_round_trip(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with ScoreStore(path) as st:
+        key = st.register_protocol({"a": 1})
+        assert key == protocol_key({"a": 1}) != protocol_key({"a": 2})
+        st.put("nb201", "x", {"p": (1.5, 0.1), "q": (math.nan, 0.2)}, key)
+    with ScoreStore(path) as st:
+        got = st.get("nb201", ["x", "y"], "p", key)
+        assert got == {"x": (1.5, 0.1)}
+        assert math.isnan(st.get("nb201", ["x"], "q", key)["x"][0])
+    (tmp_path / "bad.sqlite").write_text("not a database at all " * 100)
+    with pytest.raises(DataError):
+        ScoreStore(tmp_path / "bad.sqlite")
+
+
+@pytest.fixture
+def small_truth(nb201):
+    rng = np.random.default_rng(1)
+    archs = [nb201.to_str(nb201.sample(rng)) for _ in range(30)]
+    archs = list(dict.fromkeys(archs))
+    values = {a: float(i) for i, a in enumerate(archs)}
+    return GroundTruth("nb201", {"cifar10": values}, tuple(archs), "synthetic test truth", "test")
+
+
+@pytest.fixture
+def counting_proxy():
+    calls = []
+
+    def count(model, batch, ctx):
+        """Counts calls; returns the parameter count so the value depends on the network."""
+        calls.append(1)
+        return float(sum(p.numel() for p in model.parameters()))
+
+    spec = register_proxy(ProxySpec("_test_count", count, "counts calls", "test",
+                                    needs_data=False))
+    yield spec, calls
+    _PROXIES.pop("_test_count", None)
+
+
+def test_correlate_resumes_after_interrupt(tmp_path, nb201, small_truth, counting_proxy):
+    spec, calls = counting_proxy
+    settings = ScoreSettings(batch_size=2, batches=1)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_5(done, total):
+        if done == 5:
+            raise Stop
+
+    with ScoreStore(tmp_path / "s.sqlite") as st, pytest.raises(Stop):
+        correlate(nb201, "cifar10", [spec.name], None, 0, settings, st, small_truth,
+                  on_progress=stop_after_5)
+    assert len(calls) == 5
+    with ScoreStore(tmp_path / "s.sqlite") as st:
+        res = correlate(nb201, "cifar10", [spec.name], None, 0, settings, st, small_truth)
+    assert len(calls) == len(small_truth)  # only the missing ones were computed
+    assert res.summary["n"] == len(small_truth)
+    r = res.summary["results"][spec.name]
+    assert -1 <= r["kendall"] <= 1 and r["nan_count"] == 0
+    assert res.summary["protocol"]["baseline_seconds_per_arch"] > 0
+    with ScoreStore(tmp_path / "s.sqlite") as st:  # a third run computes nothing
+        correlate(nb201, "cifar10", [spec.name], None, 0, settings, st, small_truth)
+    assert len(calls) == len(small_truth)
+
+
+def test_correlate_writes_files(tmp_path, nb201, small_truth):
+    settings = ScoreSettings(batch_size=2, batches=1)
+    with ScoreStore(tmp_path / "s.sqlite") as st:
+        res = correlate(nb201, "cifar10", ["params"], 10, 0, settings, st, small_truth)
+    paths = res.write(tmp_path / "out" / "c.json")
+    summary = json.loads(paths[0].read_text())
+    assert summary["protocol"]["sample"] == 10 and summary["n"] == 10
+    assert set(summary["results"]["params"]) >= {"kendall", "spearman", "top10_precision",
+                                                 "seconds_per_arch", "nan_count"}
+    lines = paths[1].read_text().splitlines()
+    assert lines[0].startswith("row,arch,ground_truth,index,params") and len(lines) == 11
+    pngs = res.plot(tmp_path / "out" / "c.json")
+    assert pngs[0].exists() and pngs[0].stat().st_size > 1000
+
+
+def test_cli_correlate_real_ground_truth(tmp_path, nb201_csv):
+    res = CliRunner().invoke(app, [
+        "correlate", "--proxies", "params", "--sample", "30", "--seed", "0",
+        "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "c.json"), "--no-plot",
+        "--batch-size", "8",
+    ])
+    assert res.exit_code == 0, res.output
+    out = json.loads((tmp_path / "c.json").read_text())
+    assert out["n"] == 30 and out["results"]["params"]["kendall"] > 0.3
+    with sqlite3.connect(tmp_path / "s.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM scores WHERE proxy='params'").fetchone()[0] == 30
+
+
+def test_cli_correlate_bad_input(tmp_path):
+    r = CliRunner().invoke(app, ["correlate", "--dataset", "cifar-10", "--sample", "5",
+                                 "--store", str(tmp_path / "s"), "--out", str(tmp_path / "c")])
+    assert r.exit_code == 2
