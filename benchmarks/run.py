@@ -1,20 +1,40 @@
 """`make bench`: timings of the hot paths, each as a ratio to a baseline measured in the same run.
 
-Run with ``make bench`` (or ``python benchmarks/run.py``). Prints one line per measurement.
+Run with ``make bench`` (or ``python benchmarks/run.py [--archs 20] [--data cifar10]``).
+Prints one line per measurement and writes ``results/bench.json``.
+
+- structural: params+FLOPs on the meta device vs building the same networks on the CPU;
+- proxies: for a fixed set of NB201 architectures (seeded), each proxy's seconds per
+  architecture and its ratio to one bare forward+backward of the same networks on the same
+  batch; then all gradient proxies requested together (shared passes) against the most
+  expensive of them alone. Targets (issue 4): zico <= 2.6x, single-pass gradient proxies
+  <= 1.5x, all gradient proxies together <= 2x the most expensive alone.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from zeronas.bench.correlate import bare_forward_backward
+from zeronas.bench.data import DataSpec
 from zeronas.hardware import count_flops, count_params
+from zeronas.proxies import ScoreSettings, get_proxy, list_proxies, score_model
+from zeronas.proxies.runner import build_network, make_batch, make_context
 from zeronas.spaces import get_space
 
+GRADIENT_MODULE = "zeronas.proxies.gradient"
+TARGETS = {"zico": 2.6, "zico_accumulated": 2.6}
+SINGLE_PASS_TARGET = 1.5
 
-def _time(fn, repeat: int = 3) -> float:
+
+def _best(fn, repeat: int = 3) -> float:
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -23,11 +43,8 @@ def _time(fn, repeat: int = 3) -> float:
     return best
 
 
-def bench_structural() -> None:
-    """FLOPs/params of 20 NB201 networks on the meta device vs building them on the CPU."""
-    sp = get_space("nb201")
-    rng = np.random.default_rng(0)
-    archs = [sp.sample(rng) for _ in range(20)]
+def bench_structural(archs, sp) -> dict[str, float]:
+    """FLOPs/params on the meta device vs building the networks on the CPU."""
 
     def build_cpu() -> None:
         for a in archs:
@@ -40,12 +57,71 @@ def bench_structural() -> None:
             count_params(net)
             count_flops(net, (3, 32, 32))
 
-    base = _time(build_cpu) / len(archs)
-    t = _time(meta_measures) / len(archs)
-    print(f"nb201 params+flops (meta): {t * 1e3:.1f} ms/arch; "
-          f"baseline build on CPU {base * 1e3:.1f} ms/arch; ratio {t / base:.2f}x")
+    base = _best(build_cpu) / len(archs)
+    t = _best(meta_measures) / len(archs)
+    print(f"structural  params+flops on meta: {t * 1e3:7.1f} ms/arch | baseline (build on CPU) "
+          f"{base * 1e3:6.1f} ms/arch | ratio {t / base:5.2f}x")
+    return {"seconds_per_arch": t, "baseline_seconds_per_arch": base}
+
+
+def bench_proxies(archs, sp, settings: ScoreSettings) -> dict[str, dict[str, float]]:
+    """Each proxy alone, and the gradient proxies together, vs a bare forward+backward."""
+    batch = make_batch(sp, "cifar10", settings)
+    ctx = make_context(sp, "cifar10", settings)
+    nets = [build_network(sp, a, "cifar10", settings.seed) for a in archs]
+    for net in nets[:2]:  # warm-up (allocator, thread pool)
+        bare_forward_backward(net, batch)
+    baseline = float(np.mean([min(bare_forward_backward(n, batch) for _ in range(2))
+                              for n in nets]))
+    print(f"baseline    one forward+backward (batch {settings.batch_size}): "
+          f"{baseline * 1e3:7.1f} ms/arch")
+    out: dict[str, dict[str, float]] = {"_baseline": {"seconds_per_arch": baseline}}
+    names = [n for n in list_proxies() if get_proxy(n).needs_weights]
+    for name in names:
+        spec = get_proxy(name)
+        data = batch if spec.needs_data else None
+        t = float(np.mean([_best(lambda n=n, s=spec, d=data: score_model(n, [s], d, ctx),
+                                 repeat=1) for n in nets]))
+        ratio = t / baseline
+        target = TARGETS.get(name)
+        if target is None and spec.fn.__module__ == GRADIENT_MODULE and spec.shared:
+            target = SINGLE_PASS_TARGET
+        verdict = "" if target is None else (" ok" if ratio <= target else " OVER") + \
+            f" (target <= {target}x)"
+        print(f"proxy       {name:18s} {t * 1e3:8.1f} ms/arch | ratio {ratio:6.2f}x{verdict}")
+        out[name] = {"seconds_per_arch": t, "ratio": ratio}
+    grad = [n for n in names if get_proxy(n).fn.__module__ == GRADIENT_MODULE]
+    if grad:
+        specs = [get_proxy(n) for n in grad]
+        together = float(np.mean([_best(lambda n=n: score_model(n, specs, batch, ctx), repeat=1)
+                                  for n in nets]))
+        worst = max(out[n]["seconds_per_arch"] for n in grad)
+        ratio = together / worst
+        verdict = "ok" if ratio <= 2.0 else "OVER"
+        print(f"together    {len(grad)} gradient proxies: {together * 1e3:8.1f} ms/arch | "
+              f"{ratio:5.2f}x the most expensive alone ({verdict}, target <= 2x)")
+        out["_gradient_together"] = {"seconds_per_arch": together, "ratio_to_max_alone": ratio}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--archs", type=int, default=20)
+    parser.add_argument("--data", default="synthetic")
+    parser.add_argument("--out", default="results/bench.json")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    sp = get_space("nb201")
+    rng = np.random.default_rng(0)
+    archs = [sp.sample(rng) for _ in range(args.archs)]
+    settings = ScoreSettings(batch_size=64, batches=2, seed=0, data=DataSpec(args.data))
+    print(f"{args.archs} NB201 architectures (seed 0), {torch.get_num_threads()} torch threads")
+    report = {"structural": bench_structural(archs, sp),
+              "proxies": bench_proxies(archs, sp, settings)}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(2)
-    bench_structural()
+    main()
