@@ -122,3 +122,15 @@ def test_make_batches_cifar_folder(tmp_path):
         make_batches(spec, 40, 2, 0, (3, 32, 32), 10)
     with pytest.raises(DataError, match="expected 'cifar10', 'synthetic'"):
         parse_data("imagenet")
+
+
+def test_official_nats_loader_needs_extra(tmp_path):
+    try:
+        import nats_bench  # noqa: F401
+    except ImportError:
+        from zeronas.bench.groundtruth import load_nats_official
+
+        with pytest.raises(DataError, match=r"zeronas\[nats\]"):
+            load_nats_official(tmp_path)
+    else:
+        pytest.skip("nats_bench is installed; this checks the message when it is missing")

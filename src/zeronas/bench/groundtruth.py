@@ -134,7 +134,7 @@ def load_nb201(
 
 def load_nats_official(
     path: str | os.PathLike[str], hp: str = "200"
-) -> GroundTruth:  # pragma: no cover - needs the user's official archive
+) -> GroundTruth:
     """Read the official NATS-Bench topology archive with the ``nats_bench`` package.
 
     ``path`` is the benchmark file or folder a user downloaded (e.g.
