@@ -160,3 +160,19 @@ def test_cli_correlate_bad_input(tmp_path):
     r = CliRunner().invoke(app, ["correlate", "--dataset", "cifar-10", "--sample", "5",
                                  "--store", str(tmp_path / "s"), "--out", str(tmp_path / "c")])
     assert r.exit_code == 2
+
+
+def test_correlate_composite(tmp_path, nb201, small_truth):
+    settings = ScoreSettings(batch_size=2, batches=1)
+    with ScoreStore(tmp_path / "s.sqlite") as st:
+        res = correlate(nb201, "cifar10", ["params", "log_rank:params+flops"], None, 0,
+                        settings, st, small_truth)
+    r = res.summary["results"]
+    assert set(r) == {"params", "flops", "log_rank:params+flops"}
+    comp = r["log_rank:params+flops"]
+    assert comp["composite"]["method"] == "log_rank"
+    assert comp["seconds_per_arch"] == pytest.approx(
+        r["params"]["seconds_per_arch"] + r["flops"]["seconds_per_arch"])
+    assert "log_rank:params+flops" in res.rows[0]
+    with pytest.raises(ZeronasError, match="unknown proxy"):
+        correlate(nb201, "cifar10", ["params+flopz"], None, 0, settings, st, small_truth)

@@ -181,11 +181,13 @@ def correlate_cmd(
     from zeronas.bench.correlate import correlate, parse_sample
     from zeronas.bench.data import parse_data
     from zeronas.execution.store import ScoreStore
-    from zeronas.proxies import ScoreSettings, parse_proxies
+    from zeronas.proxies import ScoreSettings
+    from zeronas.proxies.ensemble import expand
     from zeronas.spaces import get_space
 
     sp = get_space(space)
-    specs = parse_proxies(proxies)
+    names = [n.strip() for n in proxies.split(",") if n.strip()]
+    expand(names)  # unknown names fail here, before any work
     n = parse_sample(sample)
     settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
                              data=parse_data(data))
@@ -199,7 +201,7 @@ def correlate_cmd(
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = correlate(sp, dataset, [s.name for s in specs], n, seed, settings, db,
+        result = correlate(sp, dataset, names, n, seed, settings, db,
                            on_progress=on_progress)
     written = result.write(out)
     if plot:

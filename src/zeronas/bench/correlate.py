@@ -25,6 +25,7 @@ from zeronas.bench.groundtruth import GroundTruth, load_ground_truth
 from zeronas.errors import ZeronasError
 from zeronas.execution.store import ScoreStore
 from zeronas.proxies.base import Batch, ProxySpec, get_proxy
+from zeronas.proxies.ensemble import compose_all, expand
 from zeronas.proxies.runner import (
     ScoreSettings,
     build_network,
@@ -74,6 +75,11 @@ def proxy_protocol(
         proto.update(data=settings.data.source, split=settings.data.split,
                      batch_size=settings.batch_size, batches=settings.batches)
     return proto
+
+
+def _leaf_parts(parts: Sequence[str]) -> list[str]:
+    """The base proxies under composite ``parts`` (composites expanded), without repeats."""
+    return expand(list(parts))[0]
 
 
 def bare_forward_backward(model: nn.Module, batch: Batch) -> float:
@@ -150,13 +156,17 @@ def correlate(
 ) -> CorrelateResult:
     """Score a seeded sample of ``space`` with ``proxies`` and compare with ``dataset``.
 
+    ``proxies`` may name composites (``az_nas``) and ensembles (``zico+naswot``): their parts
+    are scored per architecture and stored; the aggregate is formed over this sample.
+
     ``network`` is the dataset whose network is built (default: ``dataset``). Scores already
     in ``store`` under the same protocol are reused; new ones are written as they come.
     """
     gt = ground_truth if ground_truth is not None else load_ground_truth(space.name)
     truth_col = gt.column(dataset)
     network = network or (dataset if dataset in space.datasets else next(iter(space.datasets)))
-    specs = [get_proxy(p) for p in proxies]
+    base_names, composites = expand(list(proxies))
+    specs = [get_proxy(p) for p in base_names]
     positions = select_sample(len(gt), sample, seed)
     archs = [gt.order[i] for i in positions]
     keys = {s.name: store.register_protocol(proxy_protocol(s, space.name, network, settings))
@@ -201,6 +211,21 @@ def correlate(
             "nan_count": agr.nan_count,
             "higher_is_better": s.higher_is_better,
         }
+    pool = {s.name: np.array([have[s.name][a][0] for a in archs], dtype=float) for s in specs}
+    composed = compose_all(composites, pool)
+    for name, comp in composites.items():
+        agr = agreement(composed[name], truth, True)
+        results[name] = {
+            "kendall": agr.kendall,
+            "spearman": agr.spearman,
+            "top10_precision": agr.top10_precision,
+            "seconds_per_arch": float(sum(results[p]["seconds_per_arch"]
+                                          for p in _leaf_parts(comp.parts))),
+            "nan_count": agr.nan_count,
+            "higher_is_better": True,
+            "composite": {"parts": list(comp.parts), "method": comp.method,
+                          "note": "rank aggregate over this run's sample (pool-relative)"},
+        }
     baseline = float(np.mean([have[BASELINE][a][1] for a in archs]))
     for r in results.values():
         r["ratio_to_baseline"] = r["seconds_per_arch"] / baseline if baseline > 0 else math.nan
@@ -236,5 +261,8 @@ def correlate(
         for s in specs:
             row[s.name] = have[s.name][a][0]
         rows.append(row)
+    for name, values in composed.items():
+        for row, v in zip(rows, values, strict=True):
+            row[name] = float(v)
     summary = {"protocol": protocol, "n": len(archs), "results": results}
     return CorrelateResult(summary, rows)
