@@ -53,7 +53,8 @@ def test_errors_are_one_line_exit_2(args, fragment):
 def test_spaces_and_proxies_json():
     res = runner.invoke(app, ["spaces", "--json"])
     assert res.exit_code == 0
-    assert {"name": "nb201", "size": 15625} .items() <= json.loads(res.stdout)[0].items()
+    spaces = {r["name"]: r for r in json.loads(res.stdout)}
+    assert spaces["nb201"]["size"] == 15625 and "cifar10" in spaces["nb201"]["datasets"]
     res = runner.invoke(app, ["proxies", "--json"])
     names = {r["name"]: r for r in json.loads(res.stdout)}
     assert names["flops"]["unit"] == "M multiply-adds"

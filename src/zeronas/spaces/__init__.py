@@ -8,13 +8,21 @@ from zeronas.spaces.base import (
     list_spaces,
     register_space,
 )
+from zeronas.spaces.mbv2 import MBV2Arch, MBV2Space
+from zeronas.spaces.nats_sss import NATSSizeArch, NATSSizeSpace
 from zeronas.spaces.nb201 import NB201Arch, NB201Space
 
 register_space("nb201")(NB201Space)
+register_space("nats_sss")(NATSSizeSpace)
+register_space("mbv2")(MBV2Space)
 
 __all__ = [
     "ArchGraph",
     "DatasetInfo",
+    "MBV2Arch",
+    "MBV2Space",
+    "NATSSizeArch",
+    "NATSSizeSpace",
     "NB201Arch",
     "NB201Space",
     "Space",
