@@ -167,7 +167,19 @@ def load_nats_official(
     )
 
 
-_LOADERS = {"nb201": load_nb201}
+def _load_darts(data: str | os.PathLike[str] | None = None) -> GroundTruth:
+    from zeronas.bench.gt_darts_nb101 import load_darts1000
+
+    return load_darts1000(data=data)
+
+
+def _load_nb101(data: str | os.PathLike[str] | None = None) -> GroundTruth:
+    from zeronas.bench.gt_darts_nb101 import load_nb101_500
+
+    return load_nb101_500(data=data)
+
+
+_LOADERS = {"nb201": load_nb201, "darts": _load_darts, "nb101": _load_nb101}
 
 
 def load_ground_truth(

@@ -8,21 +8,29 @@ from zeronas.spaces.base import (
     list_spaces,
     register_space,
 )
+from zeronas.spaces.darts import DartsGenotype, DartsSpace
 from zeronas.spaces.mbv2 import MBV2Arch, MBV2Space
 from zeronas.spaces.nats_sss import NATSSizeArch, NATSSizeSpace
+from zeronas.spaces.nb101 import NB101Arch, NB101Space
 from zeronas.spaces.nb201 import NB201Arch, NB201Space
 
 register_space("nb201")(NB201Space)
 register_space("nats_sss")(NATSSizeSpace)
 register_space("mbv2")(MBV2Space)
+register_space("darts")(DartsSpace)
+register_space("nb101")(NB101Space)
 
 __all__ = [
     "ArchGraph",
+    "DartsGenotype",
+    "DartsSpace",
     "DatasetInfo",
     "MBV2Arch",
     "MBV2Space",
     "NATSSizeArch",
     "NATSSizeSpace",
+    "NB101Arch",
+    "NB101Space",
     "NB201Arch",
     "NB201Space",
     "Space",

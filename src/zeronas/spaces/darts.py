@@ -621,9 +621,9 @@ class DartsSpace(Space[DartsGenotype]):
     def to_graph(self, arch: DartsGenotype) -> ArchGraph:
         """Op-on-node DAG of both cells (``groups`` ``normal`` then ``reduce``, 11 nodes each).
 
-        Per cell: nodes ``c_{k-2}`` and ``c_{k-1}`` (the cell inputs), one node per edge op
-        (8, in genotype order) and ``output`` (the concatenation). The op node of an edge from
-        node ``j`` takes the two op nodes of node ``j`` (or the input node when ``j < 2``);
+        Per cell: nodes ``input_c_{k-2}`` and ``input_c_{k-1}`` (the cell inputs), one node per
+        edge op (8, in genotype order) and ``output`` (the concatenation). The op node of an edge
+        from node ``j`` takes the two op nodes of node ``j`` (or the input node when ``j < 2``);
         ``output`` takes all 8 op nodes (every intermediate node is concatenated). The two
         cells are not connected to each other.
         """
@@ -634,7 +634,7 @@ class DartsSpace(Space[DartsGenotype]):
         for which in CELLS:
             base = len(labels)
             cell = arch.cell(which)
-            labels.extend(["c_{k-2}", "c_{k-1}", *(op for op, _ in cell), "output"])
+            labels.extend(["input_c_{k-2}", "input_c_{k-1}", *(op for op, _ in cell), "output"])
             groups.extend([which] * (NUM_INPUTS + NUM_EDGES + 1))
             for e, (_, src) in enumerate(cell):
                 node = base + NUM_INPUTS + e

@@ -406,8 +406,10 @@ class NB101Space(Space[NB101Arch]):
     """NAS-Bench-101: cells of up to 7 vertices and 9 edges, 3 ops, 423,624 unique graphs.
 
     ``stem_channels``, ``num_stacks`` and ``num_modules`` set the default network (benchmark:
-    128, 3, 3). ``mutation_rate`` is the benchmark's mutation rate (see :meth:`mutate`). Not
-    finite here (the benchmark's own table is not shipped): ``len()`` raises TypeError.
+    128, 3, 3). ``mutation`` picks :meth:`mutate`: ``"single"`` (default) one edit, uniform over
+    :meth:`neighbours`; ``"benchmark"`` the benchmark's own mutation with ``mutation_rate``
+    (see :meth:`mutate_benchmark`). Not finite here (the benchmark's own table is not
+    shipped): ``len()`` raises TypeError.
     """
 
     name = "nb101"
@@ -419,11 +421,16 @@ class NB101Space(Space[NB101Arch]):
 
     def __init__(
         self, stem_channels: int = 128, num_stacks: int = 3, num_modules: int = 3,
-        mutation_rate: float = 1.0,
+        mutation: str = "single", mutation_rate: float = 1.0,
     ) -> None:
         _check_size(stem_channels, num_stacks, num_modules)
+        if mutation not in ("single", "benchmark"):
+            raise ArchitectureError(
+                f"nb101 mutation must be 'single' or 'benchmark', got {mutation!r}"
+            )
         if not 0 < mutation_rate <= MAX_VERTICES - 2:
             raise ArchitectureError(f"nb101 mutation_rate must be in (0, 5], got {mutation_rate}")
+        self.mutation = mutation
         self.stem_channels, self.num_stacks, self.num_modules = (
             stem_channels, num_stacks, num_modules,
         )
@@ -466,6 +473,15 @@ class NB101Space(Space[NB101Arch]):
         return matrix, ops
 
     def mutate(self, arch: NB101Arch, rng: np.random.Generator) -> NB101Arch:
+        """A random different cell: by default one edit, uniform over :meth:`neighbours` (so
+        the result is one of them); with ``mutation="benchmark"``,
+        :meth:`mutate_benchmark`."""
+        if self.mutation == "benchmark":
+            return self.mutate_benchmark(arch, rng)
+        nbrs = self.neighbours(arch)
+        return nbrs[int(rng.integers(len(nbrs)))]
+
+    def mutate_benchmark(self, arch: NB101Arch, rng: np.random.Generator) -> NB101Arch:
         """The benchmark's mutation (its regularized-evolution example): on the 7-vertex spec
         (pruned vertices padded back as isolated ones with random ops), flip every edge with
         probability ``mutation_rate / 7`` and change every interior op with probability
@@ -492,9 +508,15 @@ class NB101Space(Space[NB101Arch]):
                 return child
 
     def neighbours(self, arch: NB101Arch) -> list[NB101Arch]:
-        """Every valid spec one edge flip or one op change away, one per graph hash, without
-        ``arch``'s own graph (an added edge to a pruned vertex would dangle, so only the
-        pruned vertices are considered)."""
+        """Every valid cell one edit away, one per graph hash, without ``arch``'s own graph.
+
+        An edit is one edge flip, one op change, or (when ``arch`` has fewer than 7 vertices)
+        one new vertex of any op on a new path ``u -> new -> w`` between two existing vertices:
+        the smallest change that can grow the cell, since a single edge to a pruned vertex
+        would leave it dangling. The default :meth:`mutate` picks one of these uniformly;
+        :meth:`mutate_benchmark` can change several components at once, so its result need
+        not be in this list.
+        """
         self._check(arch)
         n = arch.num_vertices
         seen = {arch.spec_hash()}
@@ -511,6 +533,18 @@ class NB101Space(Space[NB101Arch]):
                     ops = list(arch.ops)
                     ops[v] = op
                     candidates.append(([list(r) for r in arch.matrix], ops))
+        if n < MAX_VERTICES:
+            for u in range(n - 1):
+                for w in range(u + 1, n):
+                    old = [i if i < w else i + 1 for i in range(n)]  # new vertex goes at w
+                    matrix = [[0] * (n + 1) for _ in range(n + 1)]
+                    for i in range(n):
+                        for j in range(n):
+                            matrix[old[i]][old[j]] = arch.matrix[i][j]
+                    matrix[old[u]][w] = matrix[w][old[w]] = 1
+                    for op in OPS:
+                        candidates.append(([list(r) for r in matrix],
+                                           [*arch.ops[:w], op, *arch.ops[w:]]))
         for matrix, ops in candidates:
             try:
                 child = NB101Arch.create(matrix, ops)
