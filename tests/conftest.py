@@ -6,8 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from zeronas.spaces import get_space
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests use tiny tensors: one thread is faster and immune to a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _data_dir() -> Path | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -187,7 +188,8 @@ def correlate(
             net = build_network(space, arch, network, settings.seed, meta=not any_weights)
             for s in missing:
                 t0 = time.perf_counter()
-                value = score_model(net, [s], batch if s.needs_data else None, ctx)[s.name]
+                value = score_model(net, [s], batch if s.needs_data else None,
+                                    dataclasses.replace(ctx, arch=arch))[s.name]
                 seconds = time.perf_counter() - t0
                 store.put(space.name, arch_str, {s.name: (value, seconds)}, keys[s.name])
                 have[s.name][arch_str] = (value, seconds)

@@ -1,6 +1,6 @@
 """Zero-cost proxies: the registry, the runner, and the proxy definitions."""
 
-from zeronas.proxies import aznas, structural  # noqa: F401  (registers the proxies)
+from zeronas.proxies import activation, aznas, structural  # noqa: F401  (registers proxies)
 from zeronas.proxies.base import (
     Batch,
     ProxyContext,

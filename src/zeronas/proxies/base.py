@@ -46,7 +46,9 @@ class ProxyContext:
     ``input_shape`` is the per-sample shape ``(C, H, W)``; ``seed`` seeds any randomness the
     proxy draws (through :meth:`generator`, never the global RNG); ``loss`` maps
     ``(logits, labels)`` to a scalar (cross-entropy by default); ``cache`` is shared by the
-    proxies of one runner call, so passes can be shared.
+    proxies of one runner call, so passes can be shared. ``space``, ``arch`` and ``network``
+    (the dataset the network was built for) are set when the model was built from a search
+    space; proxies that read the architecture rather than the module (``needs_arch``) use them.
     """
 
     input_shape: tuple[int, ...]
@@ -54,6 +56,9 @@ class ProxyContext:
     seed: int = 0
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy
     cache: dict[str, Any] = field(default_factory=dict)
+    space: Any = None
+    arch: Any = None
+    network: str | None = None
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A fresh CPU generator seeded with ``seed + offset``."""
@@ -72,6 +77,8 @@ class ProxySpec:
     - ``needs_labels``: reads labels (fails on unlabeled data);
     - ``needs_weights``: needs real parameter values (False for structural measures such as
       params and FLOPs, which can run on the meta device);
+    - ``needs_arch``: reads ``ctx.space``/``ctx.arch`` (e.g. a learned graph predictor), so it
+      works only on networks built from a search space;
     - ``bn``: the mode the model copy is put in before the proxy runs: ``train`` (batch
       statistics), ``eval`` (running statistics), ``off`` (every BN layer replaced by the
       identity, e.g. synflow) or ``keep`` (the caller's mode);
@@ -87,6 +94,7 @@ class ProxySpec:
     needs_data: bool = True
     needs_labels: bool = False
     needs_weights: bool = True
+    needs_arch: bool = False
     bn: BNMode = "train"
     dtype: torch.dtype = torch.float32
     unit: str = ""

@@ -121,10 +121,17 @@ def _finite_or_nan(name: str, value: Any) -> float:
     return v
 
 
-def _check_batch(specs: Sequence[ProxySpec], batch: Batch | None) -> None:
+def _check_batch(
+    specs: Sequence[ProxySpec], batch: Batch | None, ctx: ProxyContext | None = None
+) -> None:
     for spec in specs:
         if spec.needs_data and (batch is None or not batch.batches):
             raise ZeronasError(f"proxy {spec.name!r} needs a batch of data, none was given")
+        if spec.needs_arch and (ctx is None or ctx.arch is None or ctx.space is None):
+            raise ZeronasError(
+                f"proxy {spec.name!r} scores architectures of a search space, not arbitrary "
+                "modules: score it through a space (score_arch, zeronas score/correlate)"
+            )
         if spec.needs_labels and batch is not None and any(y is None for _, y in batch.batches):
             raise ZeronasError(
                 f"proxy {spec.name!r} needs labels, but the data has none: give labeled data or "
@@ -144,7 +151,7 @@ def score_model(
     number (with a :class:`ProxyWarning`).
     """
     specs = [get_proxy(p) if isinstance(p, str) else p for p in proxies]
-    _check_batch(specs, batch)
+    _check_batch(specs, batch, ctx)
     ctx = dataclasses.replace(ctx, cache={})  # shared passes never leak between calls
     results: dict[str, float] = {}
     shared_copies: dict[tuple[str, str, torch.dtype], nn.Module] = {}
@@ -179,11 +186,13 @@ def build_network(space: Any, arch: Any, dataset: str, seed: int, meta: bool = F
         return space.network_for(arch, dataset)
 
 
-def make_context(space: Any, dataset: str, settings: ScoreSettings) -> ProxyContext:
-    """The :class:`ProxyContext` for networks of ``space`` on ``dataset``."""
+def make_context(
+    space: Any, dataset: str, settings: ScoreSettings, arch: Any = None
+) -> ProxyContext:
+    """The :class:`ProxyContext` for networks of ``space`` on ``dataset`` (``arch`` optional)."""
     info = space.dataset(dataset)
     return ProxyContext(input_shape=info.input_shape, num_classes=info.num_classes,
-                        seed=settings.seed)
+                        seed=settings.seed, space=space, arch=arch, network=dataset)
 
 
 def make_batch(space: Any, dataset: str, settings: ScoreSettings) -> Batch:
@@ -213,4 +222,4 @@ def score_arch(
     net = build_network(space, arch, dataset, settings.seed, meta=not weights)
     if batch is None and any(s.needs_data for s in specs):
         batch = make_batch(space, dataset, settings)
-    return score_model(net, specs, batch, make_context(space, dataset, settings))
+    return score_model(net, specs, batch, make_context(space, dataset, settings, arch))
