@@ -1,6 +1,11 @@
 """Zero-cost proxies: the registry, the runner, and the proxy definitions."""
 
-from zeronas.proxies import activation, aznas, structural  # noqa: F401  (registers proxies)
+from zeronas.proxies import (  # noqa: F401  (importing registers the proxies)
+    activation,
+    aznas,
+    gradient,
+    structural,
+)
 from zeronas.proxies.base import (
     Batch,
     ProxyContext,
