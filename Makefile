@@ -26,9 +26,11 @@ install: $(VENV)/.installed
 
 demo: install
 	$(VENV)/bin/zeronas spaces
-	$(VENV)/bin/zeronas proxies
-	$(VENV)/bin/zeronas score --space nb201 --index 13714 --proxies params,flops
-	$(VENV)/bin/zeronas score --space nb201 --index 13714 --dataset ImageNet16-120 --proxies params,flops
+	$(VENV)/bin/zeronas score --space nb201 --index 13714 --proxies params,flops,synflow,naswot,zico
+	@if [ -n "$(ZERONAS_DATA)" ] && [ -f "$(ZERONAS_DATA)/nb201/nats_tss_200ep_test_accuracy.csv" ]; then \
+	  $(VENV)/bin/zeronas correlate --space nb201 --dataset cifar10 --proxies params,synflow,naswot \
+	    --sample 100 --seed 0 --data synthetic --store results/demo.sqlite --out results/demo/correlate.json; \
+	else echo "ZERONAS_DATA not set: skipping the correlation demo (see README, Benchmark data)"; fi
 
 test: install
 	$(PY) -m pytest -q

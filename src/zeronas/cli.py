@@ -31,6 +31,12 @@ def _console() -> Console:
     return Console()
 
 
+def _first_sentence(text: str) -> str:
+    """The first sentence of a description, for narrow tables."""
+    head, sep, _ = text.partition(". ")
+    return head + ("." if sep else "")
+
+
 def user_errors(fn: F) -> F:
     """Turn a ZeronasError into a one-line message and exit code 2 (no traceback)."""
 
@@ -104,7 +110,8 @@ def proxies_cmd(
     for r in rows:
         table.add_row(r["name"], "yes" if r["needs_data"] else "no",
                       "yes" if r["needs_labels"] else "no",
-                      "yes" if r["higher_is_better"] else "no", r["unit"], r["description"])
+                      "yes" if r["higher_is_better"] else "no", r["unit"],
+                      _first_sentence(r["description"]))
     _console().print(table)
 
 
