@@ -93,3 +93,22 @@ def test_structural_values_by_hand():
     out = score_model(net, ["params", "flops"], None, ProxyContext(**CTX))
     assert out["params"] == pytest.approx((192 * 10 + 10) / 1e6)
     assert out["flops"] == pytest.approx((192 * 10 + 10) / 1e6)
+
+
+class _TupleOut(nn.Module):
+    """Returns (features, logits) like the original NB201 code: not plain logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _tiny_net()
+
+    def forward(self, x):
+        return x.mean(), self.body(x)
+
+
+@pytest.mark.parametrize("name", ["snip", "grad_norm", "zico", "jacob_cov"])
+def test_non_logit_output_is_a_clear_error(name):
+    from zeronas.errors import ZeronasError
+
+    with pytest.raises(ZeronasError, match=f"proxy '{name}' (could not run|needs a model)"):
+        score_model(_TupleOut(), [name], _batch(), ProxyContext(**CTX))

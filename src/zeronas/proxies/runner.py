@@ -37,6 +37,10 @@ class ProxyWarning(UserWarning):
     """A proxy produced NaN/inf or otherwise could not give a number."""
 
 
+class ProxyFailed(ZeronasError):
+    """A proxy could not run on the given model (wrong output shape, unsupported layers...)."""
+
+
 @dataclass(frozen=True)
 class ScoreSettings:
     """The scoring protocol: data, batch size, number of batches and seed.
@@ -169,8 +173,18 @@ def score_model(
                     shared_copies[key] = work
         hooks_before = _hook_count(work)
         used = _cast_batch(batch, spec.dtype) if batch is not None else Batch(())
-        with seeded(ctx.seed):
-            value = spec.fn(work, used, ctx)
+        try:
+            with seeded(ctx.seed):
+                value = spec.fn(work, used, ctx)
+        except ZeronasError:
+            raise
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ProxyFailed(
+                f"proxy {spec.name!r} could not run on this model ({type(exc).__name__}: "
+                f"{first}); proxies expect a module mapping images to logits of shape "
+                f"(batch, {ctx.num_classes})"
+            ) from exc
         if _hook_count(work) != hooks_before:
             raise RuntimeError(f"proxy {spec.name!r} left hooks on the model (a bug in zeronas)")
         results[spec.name] = _finite_or_nan(spec.name, value)
