@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
 
 import numpy as np
 import pytest
@@ -93,21 +92,13 @@ def test_block_structure_follows_zen_nas(mbv2):
 
 
 # --------------------------------------------------------------------------- fast FLOPs
-def test_meta_flops_is_fast_and_equals_analytic(mbv2):
+def test_meta_flops_equals_analytic(mbv2):
+    # timings (meta count ~0.1 s, analytic ~microseconds per network) live in `make bench`
     rng = np.random.default_rng(0)
     archs = [mbv2.sample(rng) for _ in range(9)]
     archs.append(mbv2.from_str(ZICO_1G))
-    count_flops(meta_net(mbv2, mbv2.from_str(SMALL)), (3, 64, 64))  # one-off warm-up of torch
-    times = []
     for arch in archs:
-        start = time.perf_counter()
-        net = meta_net(mbv2, arch)
-        flops = count_flops(net, (3, 224, 224))
-        times.append(time.perf_counter() - start)
-        assert flops == mbv2.flops(arch)
-    # typically ~0.1 s per network (build + count) on one CPU core
-    assert max(times) < 1.0, f"building + counting on meta took up to {max(times):.3f}s"
-    assert float(np.median(times)) < 0.5
+        assert count_flops(meta_net(mbv2, arch), (3, 224, 224)) == mbv2.flops(arch)
 
 
 @settings(max_examples=20, deadline=None)
@@ -118,15 +109,6 @@ def test_property_analytic_flops_equals_meta_count(seed, shape, se, classes):
     arch = space.sample(np.random.default_rng(seed))
     net = meta_net(space, arch, num_classes=classes, se=se)
     assert count_flops(net, shape) == space.flops(arch, shape, num_classes=classes, se=se)
-
-
-def test_analytic_flops_is_microseconds(mbv2):
-    rng = np.random.default_rng(1)
-    archs = [mbv2.sample(rng) for _ in range(200)]
-    start = time.perf_counter()
-    for a in archs:
-        mbv2.flops(a)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_sampled_flops_span_the_budgets(mbv2):
