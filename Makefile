@@ -26,11 +26,8 @@ install: $(VENV)/.installed
 
 demo: install
 	$(VENV)/bin/zeronas spaces
-	$(VENV)/bin/zeronas score --space nb201 --index 13714 --proxies params,flops,synflow,naswot,zico
-	@if [ -n "$(ZERONAS_DATA)" ] && [ -f "$(ZERONAS_DATA)/nb201/nats_tss_200ep_test_accuracy.csv" ]; then \
-	  $(VENV)/bin/zeronas correlate --space nb201 --dataset cifar10 --proxies params,synflow,naswot \
-	    --sample 100 --seed 0 --data synthetic --store results/demo.sqlite --out results/demo/correlate.json; \
-	else echo "ZERONAS_DATA not set: skipping the correlation demo (see README, Benchmark data)"; fi
+	$(VENV)/bin/zeronas search --space nb201 --searcher evolution --budget 500 --seed 0 \
+	  --store results/demo.sqlite --out results/demo/search.json
 
 test: install
 	$(PY) -m pytest -q

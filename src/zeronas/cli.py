@@ -231,6 +231,84 @@ def correlate_cmd(
         console.print(f"wrote {p}")
 
 
+@app.command("search")
+@user_errors
+def search_cmd(
+    space: str = typer.Option("nb201", help="Search space name."),
+    proxies: str | None = typer.Option(
+        None, help="Objective: proxies/ensembles (default: the data-free default objective)."),
+    searcher: str = typer.Option("evolution", help="random, evolution or prune."),
+    budget: int = typer.Option(500, help="Distinct architectures scored."),
+    seed: int = typer.Option(0, help="Seed of the searcher, initialisation and batches."),
+    dataset: str = typer.Option("cifar10", help="Dataset the networks are built for."),
+    data: str = typer.Option("synthetic", help="Batches: cifar10, synthetic or a CIFAR folder."),
+    batch_size: int = typer.Option(64, help="Images per batch."),
+    batches: int = typer.Option(2, help="Number of batches."),
+    max_flops: float | None = typer.Option(None, help="Budget: M multiply-adds."),
+    max_params: float | None = typer.Option(None, help="Budget: M parameters."),
+    max_latency_ms: float | None = typer.Option(None, help="Budget: measured latency (ms)."),
+    population_size: int | None = typer.Option(None, help="Evolution: population size."),
+    sample_size: int | None = typer.Option(None, help="Evolution: tournament sample size."),
+    store: Path = typer.Option(Path("results/zeronas.sqlite"), help="SQLite score store."),
+    out: Path = typer.Option(Path("results/search.json"), help="Result JSON."),
+    plot: bool = typer.Option(True, help="Plot best-so-far vs evaluations (needs matplotlib)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result JSON."),
+) -> None:
+    """Search a space for the architecture the objective ranks best, under budgets."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from zeronas.bench.data import parse_data
+    from zeronas.execution.store import ScoreStore
+    from zeronas.proxies import ScoreSettings
+    from zeronas.search import DEFAULT_OBJECTIVE, run_search, searcher_options
+    from zeronas.spaces import get_space
+
+    sp = get_space(space)
+    settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
+                             data=parse_data(data))
+    opts = searcher_options(population_size=population_size, sample_size=sample_size)
+    console = _console()
+    with ScoreStore(store) as db, Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=console, transient=as_json,
+    ) as progress:
+        task = progress.add_task(f"{searcher} on {space}", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = run_search(sp, proxies or DEFAULT_OBJECTIVE, searcher, budget, seed, settings,
+                            db, dataset, max_flops=max_flops, max_params=max_params,
+                            max_latency_ms=max_latency_ms, searcher_options=opts,
+                            on_progress=on_progress)
+    written = [result.write(out)]
+    if plot:
+        try:
+            written.append(result.plot(out.with_suffix(".png")))
+        except ZeronasError as exc:
+            console.print(f"[yellow]no plot: {exc}[/yellow]")
+    payload = result.to_json()
+    if as_json:
+        print(json.dumps(payload, indent=2, allow_nan=True))
+        return
+    best = payload["best"]
+    table = Table(title=f"{searcher} on {space}: {payload['evaluated']} evaluated, "
+                        f"{payload['seconds']:.1f} s")
+    table.add_column("")
+    table.add_column("value", overflow="fold")
+    table.add_row("best", str(best["arch"]))
+    for name, value in (best.get("scores") or {}).items():
+        table.add_row(name, f"{value:.6g}")
+    for key in ("flops", "params"):
+        if best.get(key) is not None:
+            table.add_row(key, f"{best[key]:.4g}")
+    for ds, acc in (best.get("ground_truth") or {}).items():
+        table.add_row(f"true {ds}", f"{acc:.2f}" if acc is not None else "unknown")
+    console.print(table)
+    for p in written:
+        console.print(f"wrote {p}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

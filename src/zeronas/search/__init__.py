@@ -23,6 +23,7 @@ from zeronas.search.run import (
     SearchResult,
     SearchWarning,
     run_search,
+    searcher_options,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "make_searcher",
     "register_searcher",
     "run_search",
+    "searcher_options",
 ]

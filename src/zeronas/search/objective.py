@@ -1,0 +1,230 @@
+"""The search objective: one proxy, or several combined by rank over the evaluated pool.
+
+An objective is written like ``--proxies`` elsewhere: a comma-separated list (or a list)
+of registered proxies, named composites (``az_nas``) and ensembles
+(``[method:]a+b``, see :mod:`zeronas.proxies.ensemble`).
+
+- One plain proxy: the objective is its value (negated when lower is better), so it is
+  absolute: an architecture's score never changes.
+- A composite, or several items: the objective is a rank aggregate over *every architecture
+  evaluated so far* in this search (a single composite uses its own method; several items are
+  combined by the mean of their goodness ranks, each item being a proxy or a composite).
+  It is pool-relative: as the pool grows, the aggregate of an earlier architecture changes,
+  and the best-so-far can change to an architecture evaluated earlier. The raw per-proxy
+  scores of every evaluated architecture are kept and the aggregate recomputed after each
+  evaluation; searchers are refreshed through ``Searcher.rescore``.
+
+Scores go through the :class:`~zeronas.execution.store.ScoreStore` under the same per-proxy
+protocol keys as ``zeronas correlate`` (:func:`~zeronas.bench.correlate.proxy_protocol`), so a
+repeated search reuses them and an interrupted one resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from zeronas.bench.correlate import proxy_protocol
+from zeronas.execution.store import ScoreStore
+from zeronas.proxies.base import Batch, get_proxy
+from zeronas.proxies.ensemble import aggregate, compose, expand
+from zeronas.proxies.runner import (
+    ScoreSettings,
+    build_network,
+    make_batch,
+    make_context,
+    score_model,
+)
+from zeronas.search.base import SearchError
+from zeronas.spaces.base import Space
+
+DEFAULT_OBJECTIVE = "synflow+meco"
+"""The default objective of ``zeronas search``: synflow and MeCo, combined by mean rank.
+
+Data-free: synflow reads no images (an all-ones input), and MeCo only the first image of the
+batch, with no label, so with the default synthetic Gaussian batches the search needs no
+dataset. Why these two (NB201, CIFAR-10 networks, synthetic batch, 700 random cells): MeCo
+ranks best of the cheap data-free candidates (Spearman 0.90 with the test accuracy; synflow
+0.78, params 0.77, NASWOT on Gaussian images 0.71 with 9 of 700 cells at -inf), and the
+pair's top-1 out of 300 random cells averages 93.63% (synflow alone 93.45%); NASWOT with
+synflow does as well (93.80%) but costs six times as much per cell at batch 64 (about 0.36 s
+against 0.06 s for MeCo), which alone would break the one-minute budget of a 500-evaluation
+search. With regularized evolution and 500 evaluations the pair's optimum, the all-3x3 cell
+(93.76%), is found from every seed tried. Change this constant to switch the default (the
+learned ``tgnas`` proxy is meant to replace it once registered)."""
+
+COMBINE_METHOD = "mean_rank"
+"""How several top-level objective items are combined (see :mod:`zeronas.proxies.ensemble`)."""
+
+
+def parse_objective(proxies: str | Sequence[str]) -> list[str]:
+    """The objective's top-level items (a comma-separated string or a list), stripped."""
+    items = proxies.split(",") if isinstance(proxies, str) else list(proxies)
+    items = [str(n).strip() for n in items if str(n).strip()]
+    if not items:
+        raise SearchError("no objective given: expected proxy names, e.g. 'synflow+naswot'")
+    expand(items)  # unknown names, malformed ensembles, repeats: a clear error now
+    return items
+
+
+def _nan_key(x: float) -> float:
+    return -math.inf if math.isnan(x) else x
+
+
+class Objective:
+    """Scores architectures of ``space`` (networks built for ``dataset``) and aggregates.
+
+    :meth:`evaluate` adds an architecture to the pool (reading the store first, computing
+    and writing what is missing); :meth:`values` gives the current objective value of every
+    architecture in the pool, in evaluation order.
+    """
+
+    def __init__(
+        self,
+        proxies: str | Sequence[str],
+        space: Space[Any],
+        dataset: str,
+        settings: ScoreSettings,
+        store: ScoreStore | None = None,
+    ) -> None:
+        self.items = parse_objective(proxies)
+        self.base, self.composites = expand(self.items)
+        self.specs = [get_proxy(n) for n in self.base]
+        self.space = space
+        self.dataset = dataset
+        self.settings = settings
+        self.store = store
+        space.dataset(dataset)  # unknown dataset: a clear error now
+        self.pool_relative = len(self.items) > 1 or self.items[0] in self.composites
+        self.method = (COMBINE_METHOD if len(self.items) > 1 else
+                       self.composites[self.items[0]].method if self.pool_relative else "value")
+        self.keys = {}
+        if store is not None:
+            self.keys = {s.name: store.register_protocol(
+                proxy_protocol(s, space.name, dataset, settings)) for s in self.specs}
+        self.ctx = make_context(space, dataset, settings)
+        self._batch: Batch | None = None
+        self.archs: list[str] = []
+        self._index: dict[str, int] = {}
+        self.raw: dict[str, list[float]] = {s.name: [] for s in self.specs}
+        self.computed = 0
+        """Proxy values computed in this run (not read from the store)."""
+        self.reused = 0
+        """Proxy values read from the store."""
+        self.scoring_seconds = 0.0
+
+    # ------------------------------------------------------------------ scoring
+    @property
+    def batch(self) -> Batch | None:
+        if self._batch is None and any(s.needs_data for s in self.specs):
+            self._batch = make_batch(self.space, self.dataset, self.settings)
+        return self._batch
+
+    def score(self, arch: Any, key: str | None = None) -> dict[str, float]:
+        """Raw per-proxy scores of ``arch`` (store first), without adding it to the pool."""
+        key = key or self.space.to_str(arch)
+        have: dict[str, float] = {}
+        if self.store is not None:
+            for s in self.specs:
+                got = self.store.get(self.space.name, [key], s.name, self.keys[s.name])
+                if key in got:
+                    have[s.name] = got[key][0]
+        self.reused += len(have)
+        missing = [s for s in self.specs if s.name not in have]
+        if missing:
+            t0 = time.perf_counter()
+            weights = any(s.needs_weights for s in missing)
+            net = build_network(self.space, arch, self.dataset, self.settings.seed,
+                                meta=not weights)
+            batch = self.batch if any(s.needs_data for s in missing) else None
+            values = score_model(net, missing, batch, dataclasses.replace(self.ctx, arch=arch))
+            seconds = (time.perf_counter() - t0) / len(missing)  # shared passes: split evenly
+            self.scoring_seconds += seconds * len(missing)
+            self.computed += len(missing)
+            have.update(values)
+            if self.store is not None:
+                for s in missing:
+                    self.store.put(self.space.name, key, {s.name: (values[s.name], seconds)},
+                                   self.keys[s.name])
+        return {s.name: have[s.name] for s in self.specs}
+
+    def evaluate(self, arch: Any, key: str | None = None) -> dict[str, float]:
+        """Score ``arch`` and add it to the pool (once: a second call only looks it up)."""
+        key = key or self.space.to_str(arch)
+        if key in self._index:
+            i = self._index[key]
+            return {n: v[i] for n, v in self.raw.items()}
+        scores = self.score(arch, key)
+        self._index[key] = len(self.archs)
+        self.archs.append(key)
+        for n, v in scores.items():
+            self.raw[n].append(v)
+        return scores
+
+    def position(self, key: str) -> int:
+        """Where the architecture string ``key`` is in the pool (evaluation order)."""
+        return self._index[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __len__(self) -> int:
+        return len(self.archs)
+
+    # ------------------------------------------------------------------ aggregation
+    def combine(self, raw: dict[str, Sequence[float] | np.ndarray]) -> np.ndarray:
+        """The objective over any pool given its raw per-proxy scores (higher is better)."""
+        if not self.pool_relative:
+            spec = self.specs[0]
+            v = np.asarray(raw[spec.name], dtype=float)
+            return v if spec.higher_is_better else -v
+        parts: dict[str, np.ndarray] = {}
+        directions: dict[str, bool] = {}
+        for item in self.items:
+            if item in self.composites:
+                parts[item] = compose(item, raw)
+                directions[item] = True
+            else:
+                parts[item] = np.asarray(raw[item], dtype=float)
+                directions[item] = get_proxy(item).higher_is_better
+        if len(parts) == 1:
+            return next(iter(parts.values()))
+        return aggregate(parts, COMBINE_METHOD, directions)
+
+    def values(self) -> np.ndarray:
+        """The current objective of every evaluated architecture, in evaluation order."""
+        if not self.archs:
+            return np.zeros(0)
+        return self.combine(self.raw)
+
+    def best(self, values: np.ndarray | None = None) -> int:
+        """Position of the best architecture so far (NaN worst; ties: the earliest)."""
+        v = self.values() if values is None else values
+        if v.size == 0:
+            raise SearchError("nothing has been evaluated yet")
+        return int(np.argmax([_nan_key(x) for x in v]))
+
+    def describe(self) -> dict[str, Any]:
+        """The objective for the result's protocol."""
+        out: dict[str, Any] = {
+            "items": list(self.items),
+            "proxies": list(self.base),
+            "higher_is_better": {s.name: s.higher_is_better for s in self.specs},
+            "aggregation": self.method,
+            "pool_relative": self.pool_relative,
+            "needs_data": any(s.needs_data for s in self.specs),
+            "needs_labels": any(s.needs_labels for s in self.specs),
+        }
+        if self.pool_relative:
+            out["composites"] = {n: {"parts": list(c.parts), "method": c.method}
+                                 for n, c in self.composites.items()}
+            out["note"] = ("rank aggregate over every architecture evaluated so far; an "
+                           "architecture's aggregate (and the best-so-far) can change as the "
+                           "pool grows")
+        return out
+
