@@ -37,6 +37,15 @@ def _first_sentence(text: str) -> str:
     return head + ("." if sep else "")
 
 
+def _overrides(predictor_weights: Path | None) -> dict[str, Any]:
+    """``{"tgnas": spec bound to the weights}`` when ``--predictor-weights`` is given."""
+    if predictor_weights is None:
+        return {}
+    from zeronas.proxies.tgnas_proxy import tgnas_spec
+
+    return {"tgnas": tgnas_spec(predictor_weights)}
+
+
 def user_errors(fn: F) -> F:
     """Turn a ZeronasError into a one-line message and exit code 2 (no traceback)."""
 
@@ -128,6 +137,8 @@ def score_cmd(
     batches: int = typer.Option(2, help="Number of batches drawn (ZiCo uses them all)."),
     seed: int = typer.Option(0, help="Seed of the network initialisation and the batches."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    predictor_weights: Path | None = typer.Option(
+        None, help="TG-NAS weights for the tgnas proxy (default: not trained on this space)."),
 ) -> None:
     """Score one architecture with zero-cost proxies."""
     from zeronas.bench.data import parse_data
@@ -138,7 +149,8 @@ def score_cmd(
     if (arch is None) == (index is None):
         raise ZeronasError("give exactly one of --arch STRING or --index N")
     value = sp[index] if index is not None else sp.from_str(arch or "")
-    specs = parse_proxies(proxies)
+    over = _overrides(predictor_weights)
+    specs = [over.get(s.name, s) for s in parse_proxies(proxies)]
     sp.dataset(dataset)
     settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
                              data=parse_data(data))
@@ -152,6 +164,9 @@ def score_cmd(
         "units": {s.name: s.unit for s in specs},
         "protocol": settings.protocol() if any(s.needs_data for s in specs) else {"seed": seed},
     }
+    for s in specs:
+        if s.describe is not None:
+            out["protocol"][s.name] = s.describe(sp.name)
     if as_json:
         print(json.dumps(out, indent=2, allow_nan=True))
         return
@@ -181,6 +196,8 @@ def correlate_cmd(
     store: Path = typer.Option(Path("results/zeronas.sqlite"), help="SQLite score store."),
     out: Path = typer.Option(Path("results/correlate.json"), help="Result JSON (CSV beside it)."),
     plot: bool = typer.Option(True, help="Write a scatter plot per proxy (needs matplotlib)."),
+    predictor_weights: Path | None = typer.Option(
+        None, help="TG-NAS weights for the tgnas proxy (default: not trained on this space)."),
 ) -> None:
     """Score a seeded sample of a space and compare each proxy with the ground truth."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -209,7 +226,7 @@ def correlate_cmd(
             progress.update(task, completed=done, total=total)
 
         result = correlate(sp, dataset, names, n, seed, settings, db,
-                           on_progress=on_progress)
+                           on_progress=on_progress, overrides=_overrides(predictor_weights))
     written = result.write(out)
     if plot:
         try:
@@ -307,6 +324,46 @@ def search_cmd(
     console.print(table)
     for p in written:
         console.print(f"wrote {p}")
+
+
+@app.command("train-predictor")
+@user_errors
+def train_predictor_cmd(
+    space: str = typer.Option("nb201", help="Space(s) with ground truth, comma-separated."),
+    dataset: str = typer.Option("cifar10", help="Ground-truth dataset (or task)."),
+    out: Path = typer.Option(Path("results/tgnas.pt"), help="Where to save the weights."),
+    seed: int = typer.Option(0, help="Seed of the split, initialisation and batches."),
+    train_size: float = typer.Option(
+        0.9, help="Training share (<= 1) or number of architectures (> 1)."),
+) -> None:
+    """Train the TG-NAS predictor on a space's ground truth; prints held-out Kendall/Spearman."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from zeronas.predictors.tgnas import train_predictor
+
+    spaces = [s.strip() for s in space.split(",") if s.strip()]
+    size: float | int = int(train_size) if train_size > 1 else train_size
+    console = _console()
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task(f"training on {space}", total=None)
+
+        def on_progress(done: int, total: int, info: dict[str, Any]) -> None:
+            best = info.get("best_kendall")
+            desc = f"training on {space}" + (f" (valid Kendall {best:.3f})" if best else "")
+            progress.update(task, completed=done, total=total, description=desc)
+
+        result = train_predictor(spaces, dataset, out, seed, train_size=size,
+                                 on_progress=on_progress,
+                                 command="zeronas " + " ".join(sys.argv[1:]))
+        progress.update(task, completed=progress.tasks[0].total or 1)
+    table = Table(title=f"TG-NAS trained on {space} / {dataset}: held-out agreement")
+    for col in ("space", "n", "kendall", "spearman"):
+        table.add_column(col)
+    for name, r in result.heldout.items():
+        table.add_row(name, str(r.get("n")), f"{r['kendall']:.3f}", f"{r['spearman']:.3f}")
+    console.print(table)
+    console.print(f"wrote {result.path}")
 
 
 def main() -> None:

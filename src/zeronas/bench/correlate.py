@@ -11,7 +11,7 @@ import csv
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,8 @@ def proxy_protocol(
 ) -> dict[str, Any]:
     """What determines ``spec``'s value on one architecture (the store key)."""
     proto: dict[str, Any] = {"space": space, "network": dataset, "proxy": spec.name}
+    if spec.describe is not None:
+        proto.update(spec.describe(space))
     if spec.needs_weights:
         proto["seed"] = settings.seed
     if spec.needs_data:
@@ -154,20 +156,24 @@ def correlate(
     ground_truth: GroundTruth | None = None,
     network: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    overrides: Mapping[str, ProxySpec] | None = None,
 ) -> CorrelateResult:
     """Score a seeded sample of ``space`` with ``proxies`` and compare with ``dataset``.
 
     ``proxies`` may name composites (``az_nas``) and ensembles (``zico+naswot``): their parts
     are scored per architecture and stored; the aggregate is formed over this sample.
 
-    ``network`` is the dataset whose network is built (default: ``dataset``). Scores already
-    in ``store`` under the same protocol are reused; new ones are written as they come.
+    ``network`` is the dataset whose network is built (default: ``dataset``); ``overrides``
+    replaces registered specs by name (e.g. ``tgnas`` bound to other predictor weights).
+    Scores already in ``store`` under the same protocol are reused; new ones are written as
+    they come.
     """
     gt = ground_truth if ground_truth is not None else load_ground_truth(space.name)
     truth_col = gt.column(dataset)
     network = network or (dataset if dataset in space.datasets else next(iter(space.datasets)))
     base_names, composites = expand(list(proxies))
-    specs = [get_proxy(p) for p in base_names]
+    overrides = dict(overrides or {})
+    specs = [overrides.get(p) or get_proxy(p) for p in base_names]
     positions = select_sample(len(gt), sample, seed)
     archs = [gt.order[i] for i in positions]
     keys = {s.name: store.register_protocol(proxy_protocol(s, space.name, network, settings))
@@ -213,6 +219,8 @@ def correlate(
             "nan_count": agr.nan_count,
             "higher_is_better": s.higher_is_better,
         }
+        if s.describe is not None:
+            results[s.name]["protocol"] = s.describe(space.name)
     pool = {s.name: np.array([have[s.name][a][0] for a in archs], dtype=float) for s in specs}
     composed = compose_all(composites, pool)
     for name, comp in composites.items():

@@ -5,6 +5,7 @@ from zeronas.proxies import (  # noqa: F401  (importing registers the proxies)
     aznas,
     gradient,
     structural,
+    tgnas_proxy,
 )
 from zeronas.proxies.base import (
     Batch,

