@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from pathlib import Path
 
-from zeronas.bench.groundtruth import GroundTruth
+from zeronas.bench.groundtruth import GroundTruth, _float
 from zeronas.bench.paths import data_file
 from zeronas.errors import ArchitectureError, DataError
 
@@ -41,18 +40,6 @@ def _rows(csv_path: Path) -> list[list[str]]:
         raise DataError(f"{str(csv_path)!r} is not a text CSV file: {exc}") from exc
     except csv.Error as exc:
         raise DataError(f"{str(csv_path)!r} is not a valid CSV file: {exc}") from exc
-
-
-def _number(value: str, csv_path: Path, row: int, column: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise DataError(
-            f"{str(csv_path)!r} row {row}: column {column!r} must be a number, got {value!r}"
-        ) from None
-    if not math.isfinite(x):
-        raise DataError(f"{str(csv_path)!r} row {row}: column {column!r} is not finite ({value!r})")
-    return x
 
 
 def load_darts1000(
@@ -87,7 +74,7 @@ def load_darts1000(
         if key in metrics:
             raise DataError(f"{str(csv_path)!r} row {i}: duplicate genotype {key}")
         duplicated_inputs += genotype.has_duplicate_inputs()
-        metrics[key] = _number(row[1], csv_path, i, "accuracy")
+        metrics[key] = _float(row[1], csv_path, i, "accuracy")
         order.append(key)
     if not order:
         raise DataError(f"{str(csv_path)!r} has no rows")
@@ -154,7 +141,7 @@ def load_nb101_500(
             arch = NB101Arch.create(matrix, ops, where=f"row {i}")
         except ArchitectureError as exc:
             raise DataError(f"{str(csv_path)!r} row {i}: {exc}") from None
-        value = _number(row[2], csv_path, i, "val_accuracy")
+        value = _float(row[2], csv_path, i, "val_accuracy")
         n_rows += 1
         h = arch.spec_hash()
         if h not in key_of_hash:

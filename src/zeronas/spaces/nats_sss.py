@@ -43,7 +43,7 @@ from torch import nn
 
 from zeronas.errors import ArchitectureError
 from zeronas.spaces.base import ArchGraph, DatasetInfo, Space, check_index
-from zeronas.spaces.nb201 import EDGES, NUM_NODES, make_op
+from zeronas.spaces.nb201 import InferCell, make_op
 from zeronas.spaces.nb201 import arch_from_str as nb201_from_str
 from zeronas.spaces.ops import ResNetBasicBlock
 
@@ -153,39 +153,22 @@ class _Projection(nn.Module):
         return self.bn(self.conv(x))
 
 
-class SizeCell(nn.Module):
+def _size_op(op: str, c_in: int, c_out: int, stride: int) -> nn.Module:
+    """NB201 ops, except ``skip_connect`` between widths, which NATS-Bench projects."""
+    if op == "skip_connect" and c_in != c_out:
+        return _Projection(c_in, c_out)
+    return make_op(op, c_in, c_out, stride)
+
+
+class SizeCell(InferCell):
     """The fixed NATS-Bench size-space cell from ``c_in`` to ``c_out`` channels (stride 1).
 
     Edges leaving the cell input map ``c_in -> c_out``; all other edges ``c_out -> c_out``.
     """
 
     def __init__(self, c_in: int, c_out: int, genotype: str = GENOTYPE) -> None:
-        super().__init__()
-        ops = nb201_from_str(genotype).ops
-        self.edges = nn.ModuleList()
-        self.sources: list[int] = []
-        self.targets: list[int] = []
-        for (src, dst), op in zip(EDGES, ops, strict=True):
-            cin = c_in if src == 0 else c_out
-            if op == "skip_connect" and cin != c_out:
-                self.edges.append(_Projection(cin, c_out))
-            else:
-                self.edges.append(make_op(op, cin, c_out, 1))
-            self.sources.append(src)
-            self.targets.append(dst)
+        super().__init__(nb201_from_str(genotype), c_in, c_out, make=_size_op)
         self.c_in, self.c_out = c_in, c_out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for j in range(1, NUM_NODES):
-            total: torch.Tensor | None = None
-            for e, (src, dst) in enumerate(zip(self.sources, self.targets, strict=True)):
-                if dst == j:
-                    out = self.edges[e](nodes[src])
-                    total = out if total is None else total + out
-            assert total is not None
-            nodes.append(total)
-        return nodes[-1]
 
     def extra_repr(self) -> str:
         return f"c_in={self.c_in}, c_out={self.c_out}"

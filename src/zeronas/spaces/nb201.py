@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
@@ -141,16 +142,27 @@ def canonical_expression(arch: NB201Arch) -> str:
 
 
 class InferCell(nn.Module):
-    """A fixed NB201 cell: node j is the sum of its incoming edge ops."""
+    """A fixed NB201 cell: node j is the sum of its incoming edge ops.
 
-    def __init__(self, arch: NB201Arch, c_in: int, c_out: int) -> None:
+    ``make(op, c_in, c_out, stride)`` builds each edge (default: the benchmark's op table);
+    edges leaving the cell input map ``c_in -> c_out``, all others ``c_out -> c_out``.
+    """
+
+    def __init__(
+        self,
+        arch: NB201Arch,
+        c_in: int,
+        c_out: int,
+        make: Callable[[str, int, int, int], nn.Module] | None = None,
+    ) -> None:
         super().__init__()
+        make = make or make_op
         self.edges = nn.ModuleList()
         self.sources: list[int] = []
         self.targets: list[int] = []
         for (src, dst), op in zip(EDGES, arch.ops, strict=True):
             cin = c_in if src == 0 else c_out
-            self.edges.append(make_op(op, cin, c_out, 1))
+            self.edges.append(make(op, cin, c_out, 1))
             self.sources.append(src)
             self.targets.append(dst)
 
