@@ -46,6 +46,15 @@ def _overrides(predictor_weights: Path | None) -> dict[str, Any]:
     return {"tgnas": tgnas_spec(predictor_weights)}
 
 
+def _progress(console: Console, transient: bool = False) -> Any:
+    """The progress bar every long command shows (description, bar, done/total, time left)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress("[progress.description]{task.description}", BarColumn(),
+                    MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                    transient=transient)
+
+
 def user_errors(fn: F) -> F:
     """Turn a ZeronasError into a one-line message and exit code 2 (no traceback)."""
 
@@ -200,8 +209,6 @@ def correlate_cmd(
         None, help="TG-NAS weights for the tgnas proxy (default: not trained on this space)."),
 ) -> None:
     """Score a seeded sample of a space and compare each proxy with the ground truth."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from zeronas.bench.correlate import correlate, parse_sample
     from zeronas.bench.data import parse_data
     from zeronas.execution.store import ScoreStore
@@ -216,10 +223,7 @@ def correlate_cmd(
     settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
                              data=parse_data(data))
     console = _console()
-    with ScoreStore(store) as db, Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=console, transient=False,
-    ) as progress:
+    with ScoreStore(store) as db, _progress(console) as progress:
         task = progress.add_task(f"scoring {space}", total=None)
 
         def on_progress(done: int, total: int) -> None:
@@ -272,8 +276,6 @@ def search_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result JSON."),
 ) -> None:
     """Search a space for the architecture the objective ranks best, under budgets."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from zeronas.bench.data import parse_data
     from zeronas.execution.store import ScoreStore
     from zeronas.proxies import ScoreSettings
@@ -285,10 +287,7 @@ def search_cmd(
                              data=parse_data(data))
     opts = searcher_options(population_size=population_size, sample_size=sample_size)
     console = _console()
-    with ScoreStore(store) as db, Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=console, transient=as_json,
-    ) as progress:
+    with ScoreStore(store) as db, _progress(console, transient=as_json) as progress:
         task = progress.add_task(f"{searcher} on {space}", total=None)
 
         def on_progress(done: int, total: int) -> None:

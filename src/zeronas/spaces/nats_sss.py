@@ -43,7 +43,7 @@ from torch import nn
 
 from zeronas.errors import ArchitectureError
 from zeronas.spaces.base import ArchGraph, DatasetInfo, Space, check_index
-from zeronas.spaces.nb201 import InferCell, make_op
+from zeronas.spaces.nb201 import InferCell, NB201Space, make_op
 from zeronas.spaces.nb201 import arch_from_str as nb201_from_str
 from zeronas.spaces.ops import ResNetBasicBlock
 
@@ -208,11 +208,7 @@ class NATSSizeSpace(Space[NATSSizeArch]):
 
     name = "nats_sss"
     description = "NATS-Bench size: 5 layer widths in {8,...,64}, fixed cell, 32,768 networks"
-    datasets: ClassVar[dict[str, DatasetInfo]] = {
-        "cifar10": DatasetInfo("cifar10", 10, (3, 32, 32)),
-        "cifar100": DatasetInfo("cifar100", 100, (3, 32, 32)),
-        "ImageNet16-120": DatasetInfo("ImageNet16-120", 120, (3, 16, 16)),
-    }
+    datasets: ClassVar[dict[str, DatasetInfo]] = NB201Space.datasets  # same networks' datasets
     candidates = CANDIDATES
     genotype = GENOTYPE
 
