@@ -12,7 +12,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from zeronas.bench.correlate import correlate, parse_sample, select_sample
-from zeronas.bench.evaluate import agreement, top_fraction_precision
+from zeronas.bench.evaluate import agreement, bootstrap_intervals, top_fraction_precision
 from zeronas.bench.groundtruth import GroundTruth
 from zeronas.cli import app
 from zeronas.errors import DataError, ZeronasError
@@ -41,6 +41,27 @@ def test_agreement_matches_scipy_with_ties():
     rng = np.random.default_rng(0)
     p, t = rng.integers(0, 5, 50).astype(float), rng.normal(size=50)
     assert agreement(p, t).kendall == pytest.approx(stats.kendalltau(p, t).statistic)
+
+
+def test_bootstrap_intervals_cover_and_shrink():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=2000)
+    proxy = truth + rng.normal(size=2000)
+    k_small, _ = bootstrap_intervals(proxy[:100], truth[:100], 300, seed=0)
+    k_big, s_big = bootstrap_intervals(proxy, truth, 300, seed=0)
+    tau = stats.kendalltau(proxy, truth).statistic
+    rho = stats.spearmanr(proxy, truth).statistic
+    assert k_big[0] < tau < k_big[1] and s_big[0] < rho < s_big[1]
+    # the interval narrows roughly as 1/sqrt(n): 20x the data, about 4.5x narrower
+    ratio = (k_small[1] - k_small[0]) / (k_big[1] - k_big[0])
+    assert 3.0 < ratio < 7.0
+    assert bootstrap_intervals(proxy, truth, 300, seed=0) == (k_big, s_big)  # seeded
+    assert bootstrap_intervals(proxy, truth, 300, seed=1) != (k_big, s_big)
+    agr = agreement(-proxy, truth, higher_is_better=False, bootstrap=300)
+    assert agr.kendall_ci == k_big
+    with pytest.raises(ZeronasError, match="resamples"):
+        bootstrap_intervals(proxy, truth, 0)
+    assert math.isnan(bootstrap_intervals(proxy[:2], truth[:2])[0][0])
 
 
 def test_top_fraction_precision():
@@ -152,6 +173,10 @@ def test_cli_correlate_real_ground_truth(tmp_path, nb201_csv):
     assert res.exit_code == 0, res.output
     out = json.loads((tmp_path / "c.json").read_text())
     assert out["n"] == 30 and out["results"]["params"]["kendall"] > 0.3
+    r = out["results"]["params"]
+    assert r["kendall_ci"][0] <= r["kendall"] <= r["kendall_ci"][1]
+    assert out["protocol"]["bootstrap"]["resamples"] == 1000
+    assert "[" in res.output and "bootstrap interval" in res.output
     with sqlite3.connect(tmp_path / "s.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM scores WHERE proxy='params'").fetchone()[0] == 30
 

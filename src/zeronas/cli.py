@@ -207,6 +207,8 @@ def correlate_cmd(
     plot: bool = typer.Option(True, help="Write a scatter plot per proxy (needs matplotlib)."),
     predictor_weights: Path | None = typer.Option(
         None, help="TG-NAS weights for the tgnas proxy (default: not trained on this space)."),
+    bootstrap: int = typer.Option(
+        1000, min=0, help="Bootstrap resamples for 95% intervals (0: none)."),
 ) -> None:
     """Score a seeded sample of a space and compare each proxy with the ground truth."""
     from zeronas.bench.correlate import correlate, parse_sample
@@ -231,6 +233,7 @@ def correlate_cmd(
 
         result = correlate(sp, dataset, names, n, seed, settings, db,
                            on_progress=on_progress, overrides=_overrides(predictor_weights))
+    result.add_intervals(bootstrap, seed)
     written = result.write(out)
     if plot:
         try:
@@ -241,10 +244,18 @@ def correlate_cmd(
                         f"data={data}, seed={seed}")
     for col in ("proxy", "kendall", "spearman", "top10%", "s/arch", "x baseline", "NaN"):
         table.add_column(col, justify="right" if col != "proxy" else "left")
+
+    def with_ci(r: dict[str, Any], key: str) -> str:
+        ci = r.get(f"{key}_ci")
+        return f"{r[key]:.3f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
     for name, r in result.summary["results"].items():
-        table.add_row(name, f"{r['kendall']:.3f}", f"{r['spearman']:.3f}",
+        table.add_row(name, with_ci(r, "kendall"), with_ci(r, "spearman"),
                       f"{r['top10_precision']:.3f}", f"{r['seconds_per_arch']:.4f}",
                       f"{r['ratio_to_baseline']:.2f}", str(r["nan_count"]))
+    if bootstrap:
+        console.print(f"in brackets: 95% percentile bootstrap interval, {bootstrap} resamples, "
+                      f"seed {seed}")
     console.print(table)
     console.print(f"baseline (one forward+backward): "
                   f"{result.summary['protocol']['baseline_seconds_per_arch']:.4f} s/arch")

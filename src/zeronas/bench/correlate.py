@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from zeronas import __version__
-from zeronas.bench.evaluate import agreement
+from zeronas.bench.evaluate import agreement, bootstrap_intervals
 from zeronas.bench.groundtruth import GroundTruth, load_ground_truth
 from zeronas.errors import ZeronasError
 from zeronas.execution.store import ScoreStore
@@ -143,6 +143,32 @@ class CorrelateResult:
             plt.close(fig)
             paths.append(path)
         return paths
+
+    def add_intervals(self, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> None:
+        """Add bootstrap intervals of Kendall and Spearman to every proxy's result.
+
+        Each proxy (and composite) is resampled over the same architectures the point
+        estimate used (finite values only), with a generator seeded by ``seed``; the method is
+        written into the protocol. ``resamples=0`` records that no interval was computed.
+        """
+        protocol = self.summary["protocol"]
+        if resamples <= 0:
+            protocol["bootstrap"] = None
+            return
+        truth = np.array([r["ground_truth"] for r in self.rows], dtype=float)
+        for name, res in self.summary["results"].items():
+            values = np.array([r[name] for r in self.rows], dtype=float)
+            if not res.get("higher_is_better", True):
+                values = -values
+            keep = np.isfinite(values) & np.isfinite(truth)
+            k_ci, s_ci = bootstrap_intervals(values[keep], truth[keep], resamples, seed, level)
+            res["kendall_ci"] = list(k_ci)
+            res["spearman_ci"] = list(s_ci)
+        protocol["bootstrap"] = {
+            "resamples": resamples, "seed": seed, "level": level,
+            "method": "percentile bootstrap over architectures (pairs resampled with "
+                      "replacement), NaN scores dropped as for the point estimate",
+        }
 
 
 def correlate(
