@@ -19,7 +19,7 @@ import copy
 import dataclasses
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,26 +148,42 @@ def score_model(
     proxies: Sequence[str | ProxySpec],
     batch: Batch | None,
     ctx: ProxyContext,
+    *,
+    owned: bool = False,
+    fresh: Callable[[], nn.Module] | None = None,
 ) -> dict[str, float]:
     """Score ``model`` with each proxy; returns ``{name: value}`` in the order given.
 
-    The model is not modified. Values are floats, NaN where a proxy could not give a finite
-    number (with a :class:`ProxyWarning`).
+    The model is not modified: each proxy (or group sharing a pass) works on its own copy.
+    Values are floats, NaN where a proxy could not give a finite number (with a
+    :class:`ProxyWarning`).
+
+    Copies are the hot path of a search (a ``deepcopy`` of an NB201 network costs about as
+    much as a cheap proxy), so a caller that built the network for this call alone can say
+    so: ``owned=True`` hands ``model`` over (the first proxy that needs weights works on it
+    directly, and it is left changed), and ``fresh`` builds a further identical copy (for
+    example the same seeded constructor), used instead of ``deepcopy`` for the others.
     """
     specs = [get_proxy(p) if isinstance(p, str) else p for p in proxies]
     _check_batch(specs, batch, ctx)
     ctx = dataclasses.replace(ctx, cache={})  # shared passes never leak between calls
     results: dict[str, float] = {}
     shared_copies: dict[tuple[str, str, torch.dtype], nn.Module] = {}
+    spare: nn.Module | None = model if owned else None
     for spec in specs:
         if not spec.needs_weights:
-            work = to_meta(model)
+            handed_on = owned and spare is None  # model already changed by a proxy
+            work = to_meta(fresh_or_copy(model, fresh) if handed_on else model)
         else:
             key = (spec.shared, spec.bn, spec.dtype)
             if spec.shared and key in shared_copies:
                 work = shared_copies[key]
             else:
-                work = copy.deepcopy(model).to(spec.dtype)
+                if spare is not None:
+                    work, spare = spare, None
+                else:
+                    work = fresh_or_copy(model, fresh)
+                work = work.to(spec.dtype)
                 _set_bn(work, spec.bn)
                 if spec.shared:
                     shared_copies[key] = work
@@ -189,6 +205,11 @@ def score_model(
             raise RuntimeError(f"proxy {spec.name!r} left hooks on the model (a bug in zeronas)")
         results[spec.name] = _finite_or_nan(spec.name, value)
     return results
+
+
+def fresh_or_copy(model: nn.Module, fresh: Callable[[], nn.Module] | None) -> nn.Module:
+    """A pristine copy of ``model``: ``fresh()`` when given (cheaper), else a deepcopy."""
+    return fresh() if fresh is not None else copy.deepcopy(model)
 
 
 def build_network(space: Any, arch: Any, dataset: str, seed: int, meta: bool = False) -> nn.Module:

@@ -139,10 +139,17 @@ class Objective:
         if missing:
             t0 = time.perf_counter()
             weights = any(s.needs_weights for s in missing)
-            net = build_network(self.space, arch, self.dataset, self.settings.seed,
-                                meta=not weights)
+
+            def build() -> Any:
+                return build_network(self.space, arch, self.dataset, self.settings.seed,
+                                     meta=not weights)
+
             batch = self.batch if any(s.needs_data for s in missing) else None
-            values = score_model(net, missing, batch, dataclasses.replace(self.ctx, arch=arch))
+            # the network is built for this call only: hand it over and rebuild (seeded,
+            # identical) instead of deep-copying it for each further proxy
+            values = score_model(build(), missing, batch,
+                                 dataclasses.replace(self.ctx, arch=arch),
+                                 owned=True, fresh=build)
             seconds = (time.perf_counter() - t0) / len(missing)  # shared passes: split evenly
             self.scoring_seconds += seconds * len(missing)
             self.computed += len(missing)

@@ -1,0 +1,58 @@
+"""score_model's hand-over path (owned/fresh) gives the same numbers as the copying path."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from zeronas.proxies import ScoreSettings
+from zeronas.proxies.runner import build_network, make_batch, make_context, score_model
+from zeronas.spaces import get_space
+
+ARCH = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|nor_conv_3x3~2|"
+
+
+@pytest.mark.parametrize(("proxies", "rebuilds"), [
+    # synflow takes the handed-over model, meco (another dtype) one rebuild
+    (["synflow", "meco"], 1),
+    # params reads the pristine model; synflow takes it; grad_norm+snip share one rebuild;
+    # flops comes after the hand-over, so it needs a pristine rebuild too
+    (["params", "synflow", "grad_norm", "snip", "flops"], 2),
+    # one shared gradient pass on the handed-over model: no rebuild at all
+    (["grad_norm", "snip", "zico"], 0),
+])
+def test_owned_and_fresh_match_copying(proxies, rebuilds):
+    sp = get_space("nb201")
+    arch = sp.from_str(ARCH)
+    settings = ScoreSettings(batch_size=8, batches=2)
+    batch = make_batch(sp, "cifar10", settings)
+    ctx = make_context(sp, "cifar10", settings, arch)
+
+    def build():
+        return build_network(sp, arch, "cifar10", settings.seed)
+
+    reference = score_model(build(), proxies, batch, ctx)
+    calls = []
+
+    def counted():
+        calls.append(1)
+        return build()
+
+    handed = score_model(build(), proxies, batch, ctx, owned=True, fresh=counted)
+    assert handed.keys() == reference.keys()
+    for name in proxies:
+        assert math.isclose(handed[name], reference[name], rel_tol=1e-9, abs_tol=0), name
+    assert len(calls) == rebuilds
+
+
+def test_not_owned_leaves_model_unchanged():
+    sp = get_space("nb201")
+    arch = sp.from_str(ARCH)
+    settings = ScoreSettings(batch_size=4, batches=1)
+    net = build_network(sp, arch, "cifar10", 0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    score_model(net, ["synflow"], None, make_context(sp, "cifar10", settings, arch),
+                fresh=lambda: build_network(sp, arch, "cifar10", 0))
+    after = net.state_dict()
+    assert all((before[k] == after[k]).all() for k in before)
