@@ -283,6 +283,48 @@ def test_zen_from_definition():
     assert score_model(net, ["zen"], None, _ctx((3, 6, 6), seed=6))["zen"] != got
 
 
+def test_zen_released_reads_running_variance():
+    ctx = _ctx((3, 6, 6), seed=5)
+    got = score_model(_conv_net(), ["zen_released"], None, ctx)["zen_released"]
+    ref = _conv_net().train()
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for m in (ref[0], ref[3], ref[8]):
+            m.weight.copy_(torch.randn(m.weight.shape, generator=g))
+        ref[8].bias.zero_()
+        x = torch.randn(64, 3, 6, 6, generator=g)
+        e = torch.randn(64, 3, 6, 6, generator=g)
+        f = ref[0:6]
+        clean, mixed = f(x), f(x + 0.01 * e)  # train mode: both update running_var
+        delta = (clean - mixed).abs().double().sum(dim=(1, 2, 3)).mean().item()
+        # by hand: running_var = 0.81 + 0.09 var(first) + 0.1 var(second), per channel
+        a1, b1 = ref[0](x), ref[0](x + 0.01 * e)
+    log_bn = sum(0.5 * math.log(bn.running_var.double().mean().item()) for bn in (ref[1], ref[4]))
+    v1 = a1.double().var(dim=(0, 2, 3))
+    w1 = b1.double().var(dim=(0, 2, 3))
+    assert torch.allclose(ref[1].running_var.double(), 0.81 + 0.09 * v1 + 0.1 * w1, rtol=1e-5)
+    assert got == pytest.approx(math.log(delta) + log_bn, rel=1e-6)
+    # a dead branch: the batch variance of an all-zero input is 0 (zen -> NaN), the running
+    # variance is not
+    class DeadBranch(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.side = nn.BatchNorm2d(4)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.bn(self.conv(x)))
+            h = h + self.side(h * 0)  # what an NB201 edge fed only by `none` looks like
+            return self.fc(self.pool(h).flatten(1))
+
+    with pytest.warns(UserWarning, match="zen"):
+        assert math.isnan(score_model(DeadBranch(), ["zen"], None, ctx)["zen"])
+    assert math.isfinite(score_model(DeadBranch(), ["zen_released"], None, ctx)["zen_released"])
+
+
 def test_pre_gap_feature_rules():
     class FunctionalGap(nn.Module):
         def __init__(self) -> None:

@@ -553,6 +553,8 @@ class PreGap:
 
     feature: torch.Tensor
     log_bn_scaling: float
+    bn_modules: tuple[nn.Module, ...] = ()
+    """The BN modules called before the pre-GAP point, in call order, each once."""
 
 
 def pre_gap_features(
@@ -570,6 +572,7 @@ def pre_gap_features(
     pool: list[tuple[int, torch.Tensor]] = []
     leaf: list[tuple[int, torch.Tensor]] = []
     bn_logs: list[tuple[int, float]] = []
+    bn_calls: list[tuple[int, nn.Module]] = []
 
     def on_pool(module: nn.Module, args: tuple[Any, ...]) -> None:
         step[0] += 1
@@ -583,6 +586,7 @@ def pre_gap_features(
 
     def on_bn(module: nn.Module, args: tuple[Any, ...]) -> None:
         step[0] += 1
+        bn_calls.append((step[0], module))
         if not bn_stats:
             return
         inp = args[0]
@@ -609,7 +613,8 @@ def pre_gap_features(
             f"proxy {name!r} needs a feature map before global pooling: the model has no "
             "AdaptiveAvgPool2d and no module with a 4-D output"
         )
-    return PreGap(feature, sum(v for s, v in bn_logs if s < at))
+    called = tuple(dict.fromkeys(m for s, m in bn_calls if s < at))
+    return PreGap(feature, sum(v for s, v in bn_logs if s < at), called)
 
 
 def zen_score(
@@ -619,6 +624,7 @@ def zen_score(
     batch_size: int = ZEN_BATCH_SIZE,
     mixup_gamma: float = ZEN_MIXUP_GAMMA,
     repeat: int = ZEN_REPEAT,
+    bn_variance: str = "batch",
 ) -> float:
     """Zen-score of ``model`` (changed in place: re-initialised, BN statistics updated).
 
@@ -626,9 +632,12 @@ def zen_score(
     ``(batch_size, *input_shape)``, ``delta = mean_b sum_chw |f(x) - f(x + gamma e)|`` with
     ``f`` the pre-GAP feature map (:func:`pre_gap_features`), and
     ``log(delta) + sum_BN log sqrt(mean_c var_c)`` with the BN batch variances of the forward
-    of ``x``. Returns the mean over rounds."""
+    of ``x`` (``bn_variance="batch"``, the paper) or each BN's ``running_var`` after both
+    forwards (``"running"``, the released code). Returns the mean over rounds."""
     if repeat < 1:
         raise ZeronasError(f"zen repeat must be >= 1, got {repeat}")
+    if bn_variance not in ("batch", "running"):
+        raise ZeronasError(f"zen bn_variance must be 'batch' or 'running', got {bn_variance!r}")
     param = next(model.parameters(), None)
     dtype = param.dtype if param is not None else torch.float32
     shape = (int(batch_size), *(int(s) for s in input_shape))
@@ -641,7 +650,13 @@ def zen_score(
         mixed = pre_gap_features(model, x + mixup_gamma * e, bn_stats=False)
         diff = (clean.feature - mixed.feature).abs().to(torch.float64)
         delta = float(diff.reshape(diff.shape[0], -1).sum(dim=1).mean())
-        scores.append((math.log(delta) if delta > 0 else -math.inf) + clean.log_bn_scaling)
+        if bn_variance == "batch":
+            log_bn = clean.log_bn_scaling
+        else:
+            log_bn = sum(0.5 * math.log(float(m.running_var.to(torch.float64).mean()))
+                         for m in clean.bn_modules
+                         if getattr(m, "running_var", None) is not None)
+        scores.append((math.log(delta) if delta > 0 else -math.inf) + log_bn)
     return float(np.mean(scores))
 
 
@@ -676,6 +691,28 @@ def zen(model: nn.Module, batch: Batch, ctx: ProxyContext) -> float:
     return zen_score(model, ctx.input_shape, ctx.generator())
 
 
+@proxy(
+    "zen_released",
+    reference="Lin et al., ICCV 2021, as released (idstcv/ZenNAS, "
+    "ZeroShotProxy/compute_zen_score.py: BN running_var)",
+    needs_data=False,
+    needs_labels=False,
+    bn="train",
+    dtype=torch.float32,
+    unit="log",
+)
+def zen_released(model: nn.Module, batch: Batch, ctx: ProxyContext) -> float:
+    """Zen-score as the released code computes it: the same as ``zen`` except that each BN
+    layer's scaling is ``sqrt(mean_c running_var_c)`` read after the two forwards (PyTorch's
+    momentum 0.1 from a fresh ``running_var = 1``: ``0.81 + 0.09 var(x) + 0.1 var(x')``).
+
+    The running variance is never zero, so a BN whose input is all zero (a dead branch such as
+    an NB201 edge fed only by ``none``) does not send the score to -inf as the paper's batch
+    variance does; the published NB201 correlations of Zen-score were computed this way.
+    Higher is better. Data-free."""
+    return zen_score(model, ctx.input_shape, ctx.generator(), bn_variance="running")
+
+
 __all__ = [
     "JACOB_COV_EPS",
     "NTK_MAX_SAMPLES",
@@ -700,5 +737,6 @@ __all__ = [
     "relu_modules",
     "swap",
     "zen",
+    "zen_released",
     "zen_score",
 ]
