@@ -114,8 +114,9 @@ def test_grasp_matches_hessian_vector_product():
     assert run(net, ["grasp"], batch, ctx_for())["grasp"] == pytest.approx(expected, rel=1e-5)
 
 
-def _fisher_by_hand(inplace_safe_net: nn.Module, batch: Batch) -> float:
-    """Fisher on conv_net-like Sequentials, with every Conv2d/Linear output kept by hand."""
+def _fisher_by_hand(inplace_safe_net: nn.Module, batch: Batch, fan_in: bool = False) -> float:
+    """Fisher on conv_net-like Sequentials, with every Conv2d/Linear output kept by hand
+    (``fan_in``: each channel counted once per weight of that channel, as released)."""
     net = copy.deepcopy(inplace_safe_net).train()
     x, y = batch.first
     acts = []
@@ -127,10 +128,12 @@ def _fisher_by_hand(inplace_safe_net: nn.Module, batch: Batch) -> float:
             acts.append(h)
     F.cross_entropy(h, y).backward()
     total = 0.0
-    for a in acts:
+    layers = [m for m in net if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for layer, a in zip(layers, acts, strict=True):
         prod = (a * a.grad).detach()
         g_nk = prod.flatten(2).sum(2) if prod.dim() > 2 else prod
-        total += float((0.5 * g_nk.pow(2).mean(0)).sum())
+        weight = layer.weight.shape[1:].numel() if fan_in else 1
+        total += float((0.5 * g_nk.pow(2).mean(0)).sum()) * weight
     return total
 
 
@@ -138,6 +141,14 @@ def test_fisher_by_hand():
     net, batch = conv_net(), images()
     out = run(net, ["fisher"], batch, ctx_for())
     assert out["fisher"] == pytest.approx(_fisher_by_hand(net, batch), rel=1e-5)
+
+
+def test_fisher_released_weights_channels_by_fan_in():
+    net, batch = conv_net(), images()
+    out = run(net, ["fisher", "fisher_released"], batch, ctx_for())
+    expected = _fisher_by_hand(net, batch, fan_in=True)
+    assert out["fisher_released"] == pytest.approx(expected, rel=1e-5)
+    assert out["fisher_released"] > 5 * out["fisher"]  # fan-ins here: 27, 54 and 6
 
 
 def test_fisher_with_inplace_relu_after_conv():

@@ -343,15 +343,45 @@ def fisher(model: nn.Module, batch: Batch, ctx: ProxyContext) -> float:
     Theis et al. 2018 / Turner et al., ICLR 2020, as a zero-cost proxy in Abdelfattah et al.,
     ICLR 2021. Note their code then broadcasts each channel's value over the channel's
     weights before summing, i.e. their total weights channel k by its fan-in
-    ``weight[k].numel()``; this proxy is the plain sum over channels. Higher is better."""
+    ``weight[k].numel()`` (that is ``fisher_released``); this proxy is the plain sum over
+    channels. Higher is better."""
+    return _sum(v.abs().sum() for v in _fisher_channels(model, batch, ctx) if v is not None)
+
+
+def _fisher_channels(model: nn.Module, batch: Batch, ctx: ProxyContext
+                     ) -> list[torch.Tensor | None]:
+    """Per-channel Fisher terms of every Conv2d/Linear layer (``weighted_layers`` order)."""
     fp = _first_pass(model, batch, ctx)
-    values = fp.fisher
-    if not fp.fisher_valid:  # an activation was changed in place: redo with copied activations
-        x, y = batch.first
-        taps = _FisherTaps(weighted_layers(model), clone=True)
-        _batch_grads(model, x, _labels(y), ctx, 0, fp.weights, taps)
-        values = taps.values
-    return _sum(v.abs().sum() for v in values if v is not None)
+    if fp.fisher_valid:
+        return list(fp.fisher)
+    # an activation was changed in place: redo the pass with copied activations
+    x, y = batch.first
+    taps = _FisherTaps(weighted_layers(model), clone=True)
+    _batch_grads(model, x, _labels(y), ctx, 0, fp.weights, taps)
+    return list(taps.values)
+
+
+@proxy(
+    "fisher_released",
+    reference="Abdelfattah et al., ICLR 2021, as released (SamsungLabs/zero-cost-nas, "
+    "measures/fisher.py: per-channel values broadcast over the channel's weights)",
+    needs_data=True,
+    needs_labels=True,
+    bn="train",
+    dtype=torch.float32,
+    unit="sum of per-weight Fisher terms",
+    shared=SHARED_TAG,
+)
+def fisher_released(model: nn.Module, batch: Batch, ctx: ProxyContext) -> float:
+    """Fisher as the released zero-cost code sums it: the per-channel terms of ``fisher``,
+    each counted once per weight of its output channel, i.e. channel k of a layer weighted by
+    its fan-in ``weight[k].numel()`` (in_channels / groups x kernel area). Wide-input layers
+    dominate more than in ``fisher``; the ZiCo paper's NB201 number for Fisher was computed
+    this way. Higher is better."""
+    values = _fisher_channels(model, batch, ctx)
+    layers = weighted_layers(model)
+    return _sum(v.abs().sum() * layer.weight[0].numel()
+                for layer, v in zip(layers, values, strict=True) if v is not None)
 
 
 @proxy(
