@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from zeronas.proxies import ScoreSettings
 from zeronas.proxies.runner import build_network, make_batch, make_context, score_model
@@ -56,3 +57,21 @@ def test_not_owned_leaves_model_unchanged():
                 fresh=lambda: build_network(sp, arch, "cifar10", 0))
     after = net.state_dict()
     assert all((before[k] == after[k]).all() for k in before)
+
+
+def test_out_of_memory_is_a_clear_error(monkeypatch):
+    from zeronas.proxies import ProxySpec
+    from zeronas.proxies.runner import ProxyFailed
+
+    def greedy(model, batch, ctx):
+        return float(torch.empty(10**13).sum())  # the CPU allocator refuses 40 TB
+
+    spec = ProxySpec(name="_greedy", fn=greedy, description="allocates too much",
+                     reference="test", needs_data=True)
+    sp = get_space("nb201")
+    arch = sp.from_str(ARCH)
+    settings = ScoreSettings(batch_size=4, batches=1)
+    net = build_network(sp, arch, "cifar10", 0)
+    with pytest.raises(ProxyFailed, match=r"ran out of memory .* batch size 4 .*--batch-size"):
+        score_model(net, [spec], make_batch(sp, "cifar10", settings),
+                    make_context(sp, "cifar10", settings, arch))

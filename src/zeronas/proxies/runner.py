@@ -196,6 +196,16 @@ def score_model(
             raise
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            if is_out_of_memory(exc):
+                sizes = sorted({int(x.shape[0]) for x, _ in used.batches})
+                raise ProxyFailed(
+                    f"proxy {spec.name!r} ran out of memory on this model"
+                    + (f" with batch size {sizes[-1]}" if sizes else "")
+                    + f" ({first}); rerun with a smaller --batch-size. Batches are not split "
+                    "automatically: BN batch statistics and pairwise kernels (naswot, ntk) "
+                    "depend on the whole batch, so a split batch would give a different number "
+                    "under the same protocol"
+                ) from exc
             raise ProxyFailed(
                 f"proxy {spec.name!r} could not run on this model ({type(exc).__name__}: "
                 f"{first}); proxies expect a module mapping images to logits of shape "
@@ -205,6 +215,14 @@ def score_model(
             raise RuntimeError(f"proxy {spec.name!r} left hooks on the model (a bug in zeronas)")
         results[spec.name] = _finite_or_nan(spec.name, value)
     return results
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure (CUDA OOM or the CPU allocator's)."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return "out of memory" in text.lower() or "can't allocate memory" in text
 
 
 def fresh_or_copy(model: nn.Module, fresh: Callable[[], nn.Module] | None) -> nn.Module:
