@@ -176,7 +176,7 @@ def test_cli_correlate_real_ground_truth(tmp_path, nb201_csv):
     r = out["results"]["params"]
     assert r["kendall_ci"][0] <= r["kendall"] <= r["kendall_ci"][1]
     assert out["protocol"]["bootstrap"]["resamples"] == 1000
-    assert "[" in res.output and "bootstrap interval" in res.output
+    assert "95% CI" in res.output and "percentile bootstrap" in res.output
     with sqlite3.connect(tmp_path / "s.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM scores WHERE proxy='params'").fetchone()[0] == 30
 

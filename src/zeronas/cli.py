@@ -242,19 +242,25 @@ def correlate_cmd(
             console.print(f"[yellow]no plots: {exc}[/yellow]")
     table = Table(title=f"{space} / {dataset}: {result.summary['n']} architectures, "
                         f"data={data}, seed={seed}")
-    for col in ("proxy", "kendall", "spearman", "top10%", "s/arch", "x baseline", "NaN"):
-        table.add_column(col, justify="right" if col != "proxy" else "left")
+    console.width = max(console.width, 112)  # never truncate numbers (pipes default to 80)
+    cols = ["proxy", "kendall", "95% CI", "spearman", "95% CI", "top10%", "s/arch",
+            "x base", "NaN"]
+    if not bootstrap:
+        cols = [c for c in cols if c != "95% CI"]
+    for col in cols:
+        table.add_column(col, justify="right" if col != "proxy" else "left", no_wrap=True)
 
-    def with_ci(r: dict[str, Any], key: str) -> str:
-        ci = r.get(f"{key}_ci")
-        return f"{r[key]:.3f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+    def ci(r: dict[str, Any], key: str) -> list[str]:
+        lo_hi = r.get(f"{key}_ci")
+        return [] if not bootstrap or lo_hi is None else [f"[{lo_hi[0]:.2f}, {lo_hi[1]:.2f}]"]
 
     for name, r in result.summary["results"].items():
-        table.add_row(name, with_ci(r, "kendall"), with_ci(r, "spearman"),
-                      f"{r['top10_precision']:.3f}", f"{r['seconds_per_arch']:.4f}",
-                      f"{r['ratio_to_baseline']:.2f}", str(r["nan_count"]))
+        table.add_row(name, f"{r['kendall']:.3f}", *ci(r, "kendall"), f"{r['spearman']:.3f}",
+                      *ci(r, "spearman"), f"{r['top10_precision']:.3f}",
+                      f"{r['seconds_per_arch']:.4f}", f"{r['ratio_to_baseline']:.2f}",
+                      str(r["nan_count"]))
     if bootstrap:
-        console.print(f"in brackets: 95% percentile bootstrap interval, {bootstrap} resamples, "
+        console.print(f"95% CI: percentile bootstrap over architectures, {bootstrap} resamples, "
                       f"seed {seed}")
     console.print(table)
     console.print(f"baseline (one forward+backward): "
