@@ -382,6 +382,9 @@ def train_predictor_cmd(
     console.print(f"wrote {result.path}")
 
 
+from zeronas import cli_navigator  # noqa: E402,F401  (registers `navigate` and `report`)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
