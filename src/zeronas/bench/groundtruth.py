@@ -179,7 +179,20 @@ def _load_nb101(data: str | os.PathLike[str] | None = None) -> GroundTruth:
     return load_nb101_500(data=data)
 
 
-_LOADERS = {"nb201": load_nb201, "darts": _load_darts, "nb101": _load_nb101}
+def _load_tnb101_micro(data: str | os.PathLike[str] | None = None) -> GroundTruth:
+    from zeronas.bench.gt_tnb101 import load_tnb101_micro
+
+    return load_tnb101_micro(data=data)
+
+
+def _load_tnb101_macro(data: str | os.PathLike[str] | None = None) -> GroundTruth:
+    from zeronas.bench.gt_tnb101 import load_tnb101_macro
+
+    return load_tnb101_macro(data=data)
+
+
+_LOADERS = {"nb201": load_nb201, "darts": _load_darts, "nb101": _load_nb101,
+            "tnb101_micro": _load_tnb101_micro, "tnb101_macro": _load_tnb101_macro}
 
 
 def load_ground_truth(

@@ -242,17 +242,36 @@ def build_network(space: Any, arch: Any, dataset: str, seed: int, meta: bool = F
 def make_context(
     space: Any, dataset: str, settings: ScoreSettings, arch: Any = None
 ) -> ProxyContext:
-    """The :class:`ProxyContext` for networks of ``space`` on ``dataset`` (``arch`` optional)."""
+    """The :class:`ProxyContext` for networks of ``space`` on ``dataset`` (``arch`` optional).
+
+    ``loss`` is the dataset's (task's) training loss (``DatasetInfo.loss``): cross-entropy for
+    classifiers, e.g. L1 for TransNAS-Bench-101's pixel-wise tasks.
+    """
+    from zeronas.spaces.tasks import task_loss
+
     info = space.dataset(dataset)
     return ProxyContext(input_shape=info.input_shape, num_classes=info.num_classes,
-                        seed=settings.seed, space=space, arch=arch, network=dataset)
+                        seed=settings.seed, loss=task_loss(info.loss), space=space, arch=arch,
+                        network=dataset)
 
 
 def make_batch(space: Any, dataset: str, settings: ScoreSettings) -> Batch:
-    """The protocol's batches for networks of ``space`` on ``dataset``."""
+    """The protocol's batches for networks of ``space`` on ``dataset``.
+
+    For a task whose targets are not class labels (``DatasetInfo.target``: pixel labels,
+    regression values, images), the labels are replaced by synthetic targets of the task's
+    shape, drawn from ``settings.seed`` (:func:`zeronas.spaces.tasks.with_task_targets`;
+    :func:`zeronas.spaces.tasks.task_protocol` describes them for results files).
+    """
+    from zeronas.spaces.tasks import with_task_targets
+
     info = space.dataset(dataset)
+    # labels of non-class tasks are replaced below: draw them over >= 10 classes, so that
+    # real CIFAR-10 images are accepted for, e.g., a 9-value regression task
+    classes = info.num_classes if info.target == "class" else max(info.num_classes, 10)
     pairs = make_batches(settings.data, settings.batch_size, settings.batches, settings.seed,
-                         info.input_shape, info.num_classes)
+                         info.input_shape, classes)
+    pairs = with_task_targets(info, pairs, settings.seed)
     return Batch(tuple(pairs), synthetic=settings.data.is_synthetic)
 
 

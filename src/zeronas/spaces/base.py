@@ -24,11 +24,26 @@ A = TypeVar("A")
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a network for one dataset looks like: classes and the input shape (C, H, W)."""
+    """What a network for one dataset (or task) looks like: classes and the per-sample input
+    shape (``(C, H, W)``, or e.g. ``(tiles, C, H, W)`` for a jigsaw task).
+
+    The defaults describe an image classifier. Other tasks set ``output_shape`` (the
+    per-sample network output; default ``(num_classes,)``), ``loss`` (the training loss that
+    gradient proxies use, a name in :data:`zeronas.spaces.tasks.LOSSES`) and ``target`` (what
+    that loss compares against, a name in :data:`zeronas.spaces.tasks.TARGETS`).
+    """
 
     name: str
     num_classes: int
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...] | None = None
+    loss: str = "cross_entropy"
+    target: str = "class"
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        """The per-sample output shape of the network: ``output_shape`` or ``(num_classes,)``."""
+        return self.output_shape if self.output_shape is not None else (self.num_classes,)
 
 
 @dataclass(frozen=True)
