@@ -153,6 +153,7 @@ def score_cmd(
     from zeronas.bench.data import parse_data
     from zeronas.proxies import ScoreSettings, parse_proxies, score_arch
     from zeronas.spaces import get_space
+    from zeronas.spaces.tasks import task_protocol
 
     sp = get_space(space)
     if (arch is None) == (index is None):
@@ -176,6 +177,7 @@ def score_cmd(
     for s in specs:
         if s.describe is not None:
             out["protocol"][s.name] = s.describe(sp.name)
+    out["protocol"].update(task_protocol(sp.dataset(dataset)))
     if as_json:
         print(json.dumps(out, indent=2, allow_nan=True))
         return

@@ -35,6 +35,7 @@ from zeronas.proxies.runner import (
     score_model,
 )
 from zeronas.spaces.base import Space
+from zeronas.spaces.tasks import task_protocol
 
 BASELINE = "_baseline_forward_backward"
 
@@ -288,6 +289,7 @@ def correlate(
                        "same store are timed",
         "zeronas_version": __version__,
         "torch_threads": torch.get_num_threads(),
+        **task_protocol(space.dataset(network)),
     }
     rows = []
     for pos, a in zip(positions, archs, strict=True):
