@@ -69,8 +69,10 @@ class GroundTruth:
 
 
 def _read_csv(path: Path, required: list[str]) -> list[dict[str, str]]:
+    """The rows of a ground-truth CSV, with a DataError naming the file when it is not text,
+    not CSV, or lacks a ``required`` column."""
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             header = reader.fieldnames or []
             missing = [c for c in required if c not in header]
@@ -82,6 +84,8 @@ def _read_csv(path: Path, required: list[str]) -> list[dict[str, str]]:
             return list(reader)
     except UnicodeDecodeError as exc:
         raise DataError(f"{str(path)!r} is not a text CSV file: {exc}") from exc
+    except csv.Error as exc:
+        raise DataError(f"{str(path)!r} is not a valid CSV file: {exc}") from exc
 
 
 def _float(value: str, path: Path, row: int, column: str) -> float:

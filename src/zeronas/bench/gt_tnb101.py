@@ -16,11 +16,10 @@ file's order, which is the spaces' index order.
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
-from zeronas.bench.groundtruth import GroundTruth, _float
+from zeronas.bench.groundtruth import GroundTruth, _float, _read_csv
 from zeronas.bench.paths import data_file
 from zeronas.errors import ArchitectureError, DataError
 
@@ -48,22 +47,7 @@ def _load(
     csv_path = Path(path) if path is not None else data_file(relative, data)
     if not csv_path.is_file():
         raise DataError(f"TransNAS-Bench-101 {which} ground-truth file {str(csv_path)!r} not found")
-    columns = ["arch", *TASK_METRICS]
-    try:
-        with open(csv_path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise DataError(
-                    f"{str(csv_path)!r} is not a TransNAS-Bench-101 export: missing column(s) "
-                    f"{missing}, found {header}"
-                )
-            rows = list(reader)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{str(csv_path)!r} is not a text CSV file: {exc}") from exc
-    except csv.Error as exc:
-        raise DataError(f"{str(csv_path)!r} is not a valid CSV file: {exc}") from exc
+    rows = _read_csv(csv_path, ["arch", *TASK_METRICS])
     metrics: dict[str, dict[str, float]] = {t: {} for t in TASK_METRICS}
     order: list[str] = []
     for i, row in enumerate(rows, start=2):

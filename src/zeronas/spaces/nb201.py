@@ -25,7 +25,7 @@ from torch import nn
 
 from zeronas.errors import ArchitectureError
 from zeronas.spaces.base import ArchGraph, DatasetInfo, Space, check_index, choose_other
-from zeronas.spaces.ops import Pooling, ReLUConvBN, ResNetBasicBlock, Zero
+from zeronas.spaces.ops import Pooling, ReLUConvBN, ResNetBasicBlock, Zero, dag_forward
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
@@ -167,16 +167,8 @@ class InferCell(nn.Module):
             self.targets.append(dst)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for j in range(1, NUM_NODES):
-            total: torch.Tensor | None = None
-            for e, (src, dst) in enumerate(zip(self.sources, self.targets, strict=True)):
-                if dst == j:
-                    out = self.edges[e](nodes[src])
-                    total = out if total is None else total + out
-            assert total is not None
-            nodes.append(total)
-        return nodes[-1]
+        return dag_forward(x, self.edges, list(zip(self.sources, self.targets, strict=True)),
+                           NUM_NODES)
 
 
 def make_op(op: str, c_in: int, c_out: int, stride: int) -> nn.Module:

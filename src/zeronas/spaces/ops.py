@@ -6,6 +6,8 @@ network built here has the same parameters and FLOPs as the one the benchmark tr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -115,3 +117,26 @@ class ResNetBasicBlock(nn.Module):
         out = self.conv_b(self.conv_a(x))
         residual = x if self.downsample is None else self.downsample(x)
         return residual + out
+
+
+def dag_forward(
+    x: torch.Tensor,
+    edges: Sequence[nn.Module],
+    pairs: Sequence[tuple[int, int]],
+    num_nodes: int,
+) -> torch.Tensor:
+    """Run a cell DAG: node 0 is ``x``, node ``j`` the sum of ``edges[e](node[src])`` over
+    the edges ``e`` with ``pairs[e] == (src, j)``; returns the last node. The NB201 cell and
+    the TransNAS micro cell are both this."""
+    nodes = [x]
+    for j in range(1, num_nodes):
+        total: torch.Tensor | None = None
+        for e, (src, dst) in enumerate(pairs):
+            if dst == j:
+                out = edges[e](nodes[src])
+                total = out if total is None else total + out
+        if total is None:
+            raise ValueError(f"cell node {j} has no incoming edge")
+        nodes.append(total)
+    return nodes[-1]
+

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from zeronas.spaces.ops import Zero
+from zeronas.spaces.ops import Zero, dag_forward
 
 CellFactory = Callable[[int, int, int], nn.Module]
 """``make(c_in, c_out, stride)`` -> one cell of the encoder."""
@@ -137,16 +137,7 @@ class MicroCell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.is_meta:
             return self._meta_forward(x)
-        nodes = [x]
-        for j in range(1, MICRO_NODES):
-            total: torch.Tensor | None = None
-            for e, (src, dst) in enumerate(MICRO_EDGES):
-                if dst == j:
-                    out = self.edges[e](nodes[src])
-                    total = out if total is None else total + out
-            assert total is not None
-            nodes.append(total)
-        return nodes[-1]
+        return dag_forward(x, self.edges, MICRO_EDGES, MICRO_NODES)
 
     def _meta_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Shapes only: every edge op but ``none`` runs (so its FLOPs are counted); the sums
