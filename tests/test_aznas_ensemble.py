@@ -15,11 +15,14 @@ from zeronas.errors import UnknownNameError, ZeronasError
 from zeronas.hardware.measures import count_flops
 from zeronas.proxies import aznas
 from zeronas.proxies.aznas import (
+    AZ_BATCH_SIZE,
     AZ_PARTS,
+    az_nas_gaussian_stats,
     az_nas_stats,
     collect_features,
     expressivity_of,
     feature_blocks,
+    kaiming_fanin_init,
 )
 from zeronas.proxies.base import Batch, ProxyContext
 from zeronas.proxies.ensemble import (
@@ -217,12 +220,74 @@ def test_matches_reference_implementation(arch_str):
     assert stats.trainability == pytest.approx(train, rel=1e-5)
 
 
+# The reference's NB201 protocol: compute_nas_score(model, gpu, trainloader=None, resolution=16,
+# batch_size=8) with torch.manual_seed(3): Kaiming fan-in re-initialisation, then
+# torch.randn(8, 3, 16, 16), then the +-1 gradients, all from the global RNG.
+REFERENCE_GAUSSIAN = {
+    "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+    "avg_pool_3x3~2|": (14.588312268257141, 0.06211411952972412, -0.37174508258622635),
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|"
+    "skip_connect~2|": (12.972442388534546, -0.37235474586486816, -0.5815921282796463),
+}
+
+
+@pytest.mark.parametrize("arch_str", sorted(REFERENCE_GAUSSIAN))
+def test_gaussian_protocol_matches_reference(arch_str):
+    from zeronas.spaces.nb201 import NB201Network, arch_from_str
+
+    with seeded(0):
+        net = NB201Network(arch_from_str(arch_str), 10, C=8, N=1)
+    stats = az_nas_gaussian_stats(net.train(), (3, 16, 16), torch.Generator().manual_seed(3),
+                                  batch_size=8)
+    expr, prog, train = REFERENCE_GAUSSIAN[arch_str]
+    assert stats.expressivity == pytest.approx(expr, rel=1e-6)
+    assert stats.progressivity == pytest.approx(prog, rel=1e-4, abs=1e-6)
+    assert stats.trainability == pytest.approx(train, rel=1e-5)
+
+
+def test_proxies_are_data_free_on_gaussian_inputs():
+    """The registered parts ignore the batch: they re-initialise the copy, draw 64 Gaussian
+    images of ctx.input_shape and the +-1 gradients from ctx.generator(), in that order."""
+    from zeronas.proxies import get_proxy
+
+    assert AZ_BATCH_SIZE == 64
+    assert all(not get_proxy(n).needs_data for n in AZ_PARTS)
+    net = _tiny()
+    ctx = ProxyContext(**{**CTX, "seed": 7})
+    out = score_model(net, list(AZ_PARTS), _batch(8), ctx)
+    assert out == score_model(net, list(AZ_PARTS), None, ProxyContext(**{**CTX, "seed": 7}))
+
+    # by hand, from the published definition, on a copy prepared step by step
+    work = _tiny().train()
+    gen = torch.Generator().manual_seed(7)
+    kaiming_fanin_init(work, gen)
+    x = torch.randn(64, 3, 8, 8, generator=gen)
+    g = {n: p.detach().clone() for n, p in work.named_parameters()}
+    # Kaiming normal fan-in: std sqrt(2 / fan_in) for conv/linear weights; BN affine 1 / 0
+    fan_in = g["stem.0.weight"][0].numel()
+    assert float(g["stem.0.weight"].std()) == pytest.approx(math.sqrt(2 / fan_in), rel=0.3)
+    assert torch.equal(g["stem.1.weight"], torch.ones(4)) and torch.equal(g["head.2.bias"],
+                                                                          torch.zeros(10))
+    with torch.no_grad():
+        f0 = work.stem(x)
+        f1 = work.blocks[0](f0)
+        f2 = work.blocks[1](f1)
+        f3 = work.blocks[2](f2)
+    expr = [_np_expressivity(f.numpy()) for f in (f0, f1, f2, f3)]
+    assert out["az_expressivity"] == pytest.approx(sum(expr), rel=1e-5)
+    assert out["az_progressivity"] == pytest.approx(min(np.diff(expr)), rel=1e-4, abs=1e-6)
+    stats = az_nas_stats(work, x, gen, init="none")  # the remaining draws: the gradients
+    assert out["az_trainability"] == pytest.approx(stats.trainability, rel=1e-9)
+    assert out["az_expressivity"] == pytest.approx(stats.expressivity, rel=1e-9)
+
+
 def test_shared_pass_any_order(monkeypatch):
     net, batch = _tiny(), _batch(8)
     alone = {n: score_model(net, [n], batch, ProxyContext(**CTX))[n] for n in AZ_PARTS}
     calls = []
-    real = aznas.az_nas_stats
-    monkeypatch.setattr(aznas, "az_nas_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = aznas.az_nas_gaussian_stats
+    monkeypatch.setattr(aznas, "az_nas_gaussian_stats",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     together = score_model(net, list(AZ_PARTS), batch, ProxyContext(**CTX))
     assert len(calls) == 1  # one pass for the three data-dependent parts
     backwards = score_model(net, list(reversed(AZ_PARTS)), batch, ProxyContext(**CTX))
