@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# the CPU torch wheel first: a bare `pip install torch` would pull a multi-GB CUDA build
 	$(PY) -m pip install -q torch==$(TORCH_VERSION)
-	$(PY) -m pip install -q -e '.[dev,plot,navigator]'
+	$(PY) -m pip install -q -e '.[dev,plot,navigator,ray,onnx]'
 	touch $@
 
 install: $(VENV)/.installed

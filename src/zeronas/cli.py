@@ -55,6 +55,19 @@ def _progress(console: Console, transient: bool = False) -> Any:
                     transient=transient)
 
 
+def _executor(kind: str | None, workers: int | None, threads: int | None, retries: int,
+              ray_address: str | None) -> Any:
+    """The executor of ``--executor/--workers/--threads/--retries/--ray-address`` (None:
+    none was asked for, score serially in this process as always)."""
+    if kind is None and workers is None and threads is None and ray_address is None:
+        return None
+    from zeronas.execution.executor import make_executor
+
+    if kind is None:
+        kind = "ray" if ray_address is not None else "local"
+    return make_executor(kind, workers, threads, retries, ray_address)
+
+
 def user_errors(fn: F) -> F:
     """Turn a ZeronasError into a one-line message and exit code 2 (no traceback)."""
 
@@ -211,6 +224,15 @@ def correlate_cmd(
         None, help="TG-NAS weights for the tgnas proxy (default: not trained on this space)."),
     bootstrap: int = typer.Option(
         1000, min=0, help="Bootstrap resamples for 95% intervals (0: none)."),
+    executor: str | None = typer.Option(
+        None, help="Score in parallel: local (process pool) or ray. Default: serial, here."),
+    workers: int | None = typer.Option(
+        None, help="Parallel workers (implies --executor local; default: one per core)."),
+    threads: int | None = typer.Option(
+        None, help="torch threads per worker (default: cores // workers)."),
+    retries: int = typer.Option(1, help="Retries of a failed task before it is reported."),
+    ray_address: str | None = typer.Option(
+        None, help="Ray: 'local' (start one here, default) or 'auto' (join a running one)."),
 ) -> None:
     """Score a seeded sample of a space and compare each proxy with the ground truth."""
     from zeronas.bench.correlate import correlate, parse_sample
@@ -227,14 +249,20 @@ def correlate_cmd(
     settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
                              data=parse_data(data))
     console = _console()
+    pool = _executor(executor, workers, threads, retries, ray_address)
     with ScoreStore(store) as db, _progress(console) as progress:
         task = progress.add_task(f"scoring {space}", total=None)
 
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = correlate(sp, dataset, names, n, seed, settings, db,
-                           on_progress=on_progress, overrides=_overrides(predictor_weights))
+        try:
+            result = correlate(sp, dataset, names, n, seed, settings, db,
+                               on_progress=on_progress, overrides=_overrides(predictor_weights),
+                               executor=pool)
+        finally:
+            if pool is not None:
+                pool.close()
     result.add_intervals(bootstrap, seed)
     written = result.write(out)
     if plot:
@@ -293,6 +321,11 @@ def search_cmd(
     out: Path = typer.Option(Path("results/search.json"), help="Result JSON."),
     plot: bool = typer.Option(True, help="Plot best-so-far vs evaluations (needs matplotlib)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result JSON."),
+    objectives: str | None = typer.Option(
+        None, help="Multi-objective: 'proxy,latency' (or proxy,flops / proxy,params): the "
+                   "result holds the Pareto front (JSON and a plot)."),
+    latency_table: Path | None = typer.Option(
+        None, help="Latency from a fitted table (`zeronas latency --fit`), not measured."),
 ) -> None:
     """Search a space for the architecture the objective ranks best, under budgets."""
     from zeronas.bench.data import parse_data
@@ -312,14 +345,24 @@ def search_cmd(
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
+        from zeronas.hardware.latency import search_latency_fn
+
+        latency_fn = search_latency_fn(sp, dataset, latency_table, db, max_latency_ms,
+                                       objectives)
         result = run_search(sp, proxies or DEFAULT_OBJECTIVE, searcher, budget, seed, settings,
                             db, dataset, max_flops=max_flops, max_params=max_params,
                             max_latency_ms=max_latency_ms, searcher_options=opts,
-                            on_progress=on_progress)
+                            on_progress=on_progress, latency_fn=latency_fn,
+                            objectives=objectives)
     written = [result.write(out)]
     if plot:
         try:
             written.append(result.plot(out.with_suffix(".png")))
+            if result.pareto is not None:
+                from zeronas.search.pareto import plot_pareto
+
+                written.append(plot_pareto({**result.pareto, "protocol": result.protocol},
+                                           out.with_name(f"{out.stem}_pareto.png")))
         except ZeronasError as exc:
             console.print(f"[yellow]no plot: {exc}[/yellow]")
     payload = result.to_json()
@@ -339,6 +382,9 @@ def search_cmd(
             table.add_row(key, f"{best[key]:.4g}")
     for ds, acc in (best.get("ground_truth") or {}).items():
         table.add_row(f"true {ds}", f"{acc:.2f}" if acc is not None else "unknown")
+    if payload.get("pareto"):
+        table.add_row("Pareto front", f"{len(payload['pareto']['front'])} architectures "
+                                      f"(`zeronas pareto {out}`)")
     console.print(table)
     for p in written:
         console.print(f"wrote {p}")
@@ -384,7 +430,8 @@ def train_predictor_cmd(
     console.print(f"wrote {result.path}")
 
 
-from zeronas import cli_navigator  # noqa: E402,F401  (registers `navigate` and `report`)
+# commands defined in their own modules register themselves on `app` when imported
+from zeronas import cli_hardware, cli_navigator  # noqa: E402,F401
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from zeronas.proxies.runner import (
 )
 from zeronas.spaces.base import Space
 from zeronas.spaces.tasks import task_protocol
+
+if TYPE_CHECKING:
+    from zeronas.execution.executor import Executor
 
 BASELINE = "_baseline_forward_backward"
 
@@ -184,6 +187,7 @@ def correlate(
     network: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     overrides: Mapping[str, ProxySpec] | None = None,
+    executor: Executor | None = None,
 ) -> CorrelateResult:
     """Score a seeded sample of ``space`` with ``proxies`` and compare with ``dataset``.
 
@@ -193,7 +197,9 @@ def correlate(
     ``network`` is the dataset whose network is built (default: ``dataset``); ``overrides``
     replaces registered specs by name (e.g. ``tgnas`` bound to other predictor weights).
     Scores already in ``store`` under the same protocol are reused; new ones are written as
-    they come.
+    they come. ``executor`` (see :mod:`zeronas.execution.executor`) scores the missing
+    architectures in parallel, with the results written to ``store`` by this process; None
+    (the default) scores them here, one after the other.
     """
     gt = ground_truth if ground_truth is not None else load_ground_truth(space.name)
     truth_col = gt.column(dataset)
@@ -213,6 +219,12 @@ def correlate(
     needs_data = any(s.needs_data for s in specs)
     batch = make_batch(space, network, settings)  # the baseline always needs one
     ctx = make_context(space, network, settings)
+    if executor is not None:  # fills ``have`` and the store; the loop below then finds all
+        from zeronas.execution.executor import ScoringJob, score_in_parallel
+
+        job = ScoringJob(space, network, settings, tuple(specs), batch, ctx)
+        score_in_parallel(executor, job, archs, have, keys, (BASELINE, base_key), store,
+                          on_progress)
     for done, arch_str in enumerate(archs):
         missing = [s for s in specs if arch_str not in have[s.name]]
         if missing or arch_str not in have[BASELINE]:
@@ -230,7 +242,7 @@ def correlate(
                 seconds = bare_forward_backward(net, batch)
                 store.put(space.name, arch_str, {BASELINE: (math.nan, seconds)}, base_key)
                 have[BASELINE][arch_str] = (math.nan, seconds)
-        if on_progress is not None:
+        if on_progress is not None and executor is None:
             on_progress(done + 1, len(archs))
 
     truth = np.array([truth_col[a] for a in archs], dtype=float)
@@ -291,6 +303,8 @@ def correlate(
         "torch_threads": torch.get_num_threads(),
         **task_protocol(space.dataset(network)),
     }
+    if executor is not None:
+        protocol["executor"] = executor.describe()
     rows = []
     for pos, a in zip(positions, archs, strict=True):
         row: dict[str, Any] = {"row": pos, "arch": a, "ground_truth": truth_col[a]}

@@ -35,6 +35,17 @@ CREATE TABLE IF NOT EXISTS scores (
     created REAL NOT NULL,
     PRIMARY KEY (space, arch, proxy, protocol)
 );
+CREATE TABLE IF NOT EXISTS latency (
+    space TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    device TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    median_ms REAL NOT NULL,
+    spread_ms REAL NOT NULL,
+    json TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (space, arch, device, protocol)
+);
 """
 
 
@@ -115,3 +126,37 @@ class ScoreStore:
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
+
+    # Latency has its own table rather than rows of ``scores`` under a pseudo-proxy name: a
+    # measurement is keyed by the device it ran on as well as by its protocol, it carries a
+    # spread and the raw run statistics (not one value), and keeping it apart means proxy
+    # queries and :meth:`count` never see it.
+    def get_latency(
+        self, space: str, archs: Iterable[str], device: str, protocol: str
+    ) -> dict[str, dict[str, Any]]:
+        """``{arch: measurement dict}`` for the archs already measured on ``device``."""
+        wanted = list(archs)
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT arch, json FROM latency WHERE space=? AND device=? AND protocol=? "
+                f"AND arch IN ({marks})",
+                (space, device, protocol, *chunk),
+            )
+            for arch, text in rows:
+                out[arch] = json.loads(text)
+        return out
+
+    def put_latency(
+        self, space: str, arch: str, device: str, protocol: str, record: Mapping[str, Any]
+    ) -> None:
+        """Write one latency measurement (``record`` has ``median_ms`` and ``spread_ms``)."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO latency (space, arch, device, protocol, median_ms, "
+            "spread_ms, json, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (space, arch, device, protocol, float(record["median_ms"]),
+             float(record["spread_ms"]), json.dumps(dict(record), sort_keys=True), time.time()),
+        )
+        self._conn.commit()

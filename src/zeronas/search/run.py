@@ -29,6 +29,7 @@ from zeronas.proxies.runner import ScoreSettings
 from zeronas.search.base import Searcher, SearchError, SpaceExhausted, make_searcher
 from zeronas.search.constraints import ConstraintChecker, Constraints
 from zeronas.search.objective import DEFAULT_OBJECTIVE, Objective
+from zeronas.search.pareto import COSTS, pareto_fitness, pareto_report, parse_objectives
 from zeronas.search.prune import PruneSearch
 from zeronas.spaces.base import Space, get_space
 
@@ -54,6 +55,7 @@ class SearchResult:
     stopped: str = "budget"
     cost: dict[str, Any] = field(default_factory=dict)
     top: list[dict[str, Any]] = field(default_factory=list)
+    pareto: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """``{"protocol", "best", "evaluated", "rejected", "repeats", "stopped", "seconds",
@@ -69,6 +71,7 @@ class SearchResult:
             "cost": self.cost,
             "top": self.top,
             "history": self.history,
+            **({"pareto": self.pareto} if self.pareto is not None else {}),
         }
 
     def write(self, out: str | os.PathLike[str]) -> Path:
@@ -188,6 +191,7 @@ def run_search(
     max_params: float | None = None,
     max_latency_ms: float | None = None,
     latency_fn: Callable[[Any], float] | None = None,
+    objectives: str | Sequence[str] | None = None,
     searcher_options: Mapping[str, Any] | None = None,
     ground_truth: GroundTruth | Literal[False] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
@@ -221,6 +225,12 @@ def run_search(
       without spending budget and counted in ``repeats``; after ``max_repeats`` of them
       (default ``max(1000, 50 * budget)``; a converged population keeps re-proposing) the
       search stops early with a :class:`SearchWarning`.
+    - ``objectives``: ``"proxy,latency"`` (or ``flops``, ``params``, several allowed) makes
+      the search multi-objective: the proxy objective is maximised and the hardware costs
+      minimised, the searcher is steered by non-dominated sorting of the pool, and the
+      result's ``pareto`` block holds the front (see :mod:`zeronas.search.pareto`);
+      ``latency`` needs ``latency_fn``. The history's ``aggregate`` is then that steering
+      fitness; ``best`` stays the architecture the proxy objective ranks first.
     - ``ground_truth``: the benchmark truth to report (default: loaded for the space from
       ``data_dir`` or ``$ZERONAS_DATA`` when present; ``False``: none).
     - ``on_progress(done, total)``: called after each evaluation.
@@ -244,6 +254,14 @@ def run_search(
     if gt is not None:
         truth_dataset = dataset if dataset in gt.datasets else gt.datasets[0]
     checker = ConstraintChecker(sp, dataset, constraints)
+    costs = parse_objectives(objectives)
+    if "latency" in costs and latency_fn is None:
+        raise SearchError("the latency objective needs latency_fn=<callable(arch) -> ms> "
+                          "(measured or predicted latency, see zeronas.hardware.latency)")
+    if costs and isinstance(srch, PruneSearch):
+        raise SearchError("multi-objective search needs an ask/tell searcher (random or "
+                          "evolution), not prune")
+    cost_rows: list[list[float]] = []
 
     def truth_of(key: str, ds: str | None = truth_dataset) -> float | None:
         return None if gt is None or ds is None else _float(gt.get(key, ds))
@@ -266,6 +284,7 @@ def run_search(
         "batch_size": settings.batch_size,
         "batches": settings.batches,
         "constraints": constraints.protocol(),
+        **({"objectives": ["proxy", *costs]} if costs else {}),
         "max_rejected": max_rejected,
         "max_repeats": max_repeats,
         "ground_truth": None if gt is None else gt.description,
@@ -320,7 +339,11 @@ def run_search(
             continue
         scores = objective.evaluate(arch, key)
         values = objective.values()
-        if objective.pool_relative:
+        if costs:  # multi-objective: steer by non-dominated sorting of the pool
+            measured = checker.measure(arch, key)
+            cost_rows.append([measured[COSTS[c]] for c in costs])
+            values = pareto_fitness(values, np.array(cost_rows))
+        if objective.pool_relative or costs:
             srch.rescore(score_of)
         srch.tell(arch, float(values[-1]))
         b = objective.best(values)
@@ -361,8 +384,13 @@ def run_search(
     cost = {"scores_computed": objective.computed, "scores_reused": objective.reused,
             "scoring_seconds": objective.scoring_seconds,
             "cpu_seconds": time.process_time() - cpu_start}
+    pareto = None
+    if costs:
+        pareto = pareto_report(objective.archs, values, cost_rows, costs,
+                               [truth_of(a) for a in objective.archs])
     return SearchResult(protocol, best, len(objective), rejected,
-                        time.perf_counter() - t_start, history, repeats, stopped, cost, top)
+                        time.perf_counter() - t_start, history, repeats, stopped, cost, top,
+                        pareto)
 
 
 def _nan_low(x: float) -> float:
