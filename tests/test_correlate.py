@@ -201,3 +201,18 @@ def test_correlate_composite(tmp_path, nb201, small_truth):
     assert "log_rank:params+flops" in res.rows[0]
     with pytest.raises(ZeronasError, match="unknown proxy"):
         correlate(nb201, "cifar10", ["params+flopz"], None, 0, settings, st, small_truth)
+
+
+def test_baseline_timed_on_a_prefix_only(tmp_path, nb201, small_truth):
+    settings = ScoreSettings(batch_size=2, batches=1)
+    with ScoreStore(tmp_path / "s.sqlite") as st:
+        res = correlate(nb201, "cifar10", ["params"], 12, 0, settings, st, small_truth,
+                        baseline_sample=3)
+    with sqlite3.connect(tmp_path / "s.sqlite") as conn:
+        timed = {a for (a,) in conn.execute(
+            "SELECT arch FROM scores WHERE proxy='_baseline_forward_backward'")}
+    assert timed == {r["arch"] for r in res.rows[:3]}
+    assert res.summary["protocol"]["baseline_sample"] == 3
+    assert res.summary["protocol"]["baseline_seconds_per_arch"] > 0
+    with pytest.raises(ZeronasError, match="baseline-sample"):
+        parse_sample("0", "--baseline-sample", 1)

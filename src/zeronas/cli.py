@@ -233,6 +233,8 @@ def correlate_cmd(
     retries: int = typer.Option(1, help="Retries of a failed task before it is reported."),
     ray_address: str | None = typer.Option(
         None, help="Ray: 'local' (start one here, default) or 'auto' (join a running one)."),
+    baseline_sample: str = typer.Option(
+        "200", help="Time the forward+backward baseline on the first N architectures, or 'all'."),
 ) -> None:
     """Score a seeded sample of a space and compare each proxy with the ground truth."""
     from zeronas.bench.correlate import correlate, parse_sample
@@ -259,7 +261,8 @@ def correlate_cmd(
         try:
             result = correlate(sp, dataset, names, n, seed, settings, db,
                                on_progress=on_progress, overrides=_overrides(predictor_weights),
-                               executor=pool)
+                               executor=pool, baseline_sample=parse_sample(
+                                   baseline_sample, "--baseline-sample", 1))
         finally:
             if pool is not None:
                 pool.close()

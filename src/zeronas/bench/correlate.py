@@ -56,16 +56,16 @@ def select_sample(n_total: int, sample: int | None, seed: int) -> list[int]:
     return sorted(rng.choice(n_total, size=sample, replace=False).tolist())
 
 
-def parse_sample(text: str) -> int | None:
-    """``"all"`` -> None, ``"1000"`` -> 1000, anything else an error."""
+def parse_sample(text: str, option: str = "--sample", minimum: int = 2) -> int | None:
+    """``"all"`` -> None, ``"1000"`` -> 1000, anything else an error naming ``option``."""
     if text == "all":
         return None
     try:
         value = int(text)
     except ValueError:
-        raise ZeronasError(f"--sample {text!r}: expected a positive integer or 'all'") from None
-    if value < 2:
-        raise ZeronasError(f"--sample must be at least 2 (or 'all'), got {value}")
+        raise ZeronasError(f"{option} {text!r}: expected a positive integer or 'all'") from None
+    if value < minimum:
+        raise ZeronasError(f"{option} must be at least {minimum} (or 'all'), got {value}")
     return value
 
 
@@ -89,15 +89,20 @@ def _leaf_parts(parts: Sequence[str]) -> list[str]:
     return expand(list(parts))[0]
 
 
-def bare_forward_backward(model: nn.Module, batch: Batch) -> float:
-    """Seconds of one plain training-mode forward + cross-entropy backward (the baseline)."""
+def bare_forward_backward(
+    model: nn.Module,
+    batch: Batch,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy,
+) -> float:
+    """Seconds of one plain training-mode forward + backward of ``loss_fn`` (the baseline;
+    cross-entropy unless the task has its own loss, e.g. L1 for TransNAS ``normal``)."""
     net = copy.deepcopy(model)
     net.train()
     x, y = batch.first
     if y is None:
         y = torch.zeros(len(x), dtype=torch.long)
     t0 = time.perf_counter()
-    loss = nn.functional.cross_entropy(net(x), y)
+    loss = loss_fn(net(x), y)
     loss.backward()
     return time.perf_counter() - t0
 
@@ -188,6 +193,7 @@ def correlate(
     on_progress: Callable[[int, int], None] | None = None,
     overrides: Mapping[str, ProxySpec] | None = None,
     executor: Executor | None = None,
+    baseline_sample: int | None = None,
 ) -> CorrelateResult:
     """Score a seeded sample of ``space`` with ``proxies`` and compare with ``dataset``.
 
@@ -200,6 +206,11 @@ def correlate(
     they come. ``executor`` (see :mod:`zeronas.execution.executor`) scores the missing
     architectures in parallel, with the results written to ``store`` by this process; None
     (the default) scores them here, one after the other.
+
+    The baseline (one bare forward+backward) is timed on the first ``baseline_sample``
+    architectures of the sample only (all when None): its mean is a ratio's denominator, and
+    on large networks (TransNAS at 256x256) timing it on every architecture would cost more
+    than cheap proxies themselves.
     """
     gt = ground_truth if ground_truth is not None else load_ground_truth(space.name)
     truth_col = gt.column(dataset)
@@ -219,17 +230,21 @@ def correlate(
     needs_data = any(s.needs_data for s in specs)
     batch = make_batch(space, network, settings)  # the baseline always needs one
     ctx = make_context(space, network, settings)
+    if baseline_sample is not None and baseline_sample < 1:
+        raise ZeronasError(f"baseline_sample must be >= 1 or None, got {baseline_sample}")
+    timed = set(archs if baseline_sample is None else archs[:baseline_sample])
     if executor is not None:  # fills ``have`` and the store; the loop below then finds all
         from zeronas.execution.executor import ScoringJob, score_in_parallel
 
         job = ScoringJob(space, network, settings, tuple(specs), batch, ctx)
         score_in_parallel(executor, job, archs, have, keys, (BASELINE, base_key), store,
-                          on_progress)
+                          on_progress, timed=timed)
     for done, arch_str in enumerate(archs):
         missing = [s for s in specs if arch_str not in have[s.name]]
-        if missing or arch_str not in have[BASELINE]:
+        want_base = arch_str in timed and arch_str not in have[BASELINE]
+        if missing or want_base:
             arch = space.from_str(arch_str)
-            any_weights = any(s.needs_weights for s in missing) or arch_str not in have[BASELINE]
+            any_weights = any(s.needs_weights for s in missing) or want_base
             net = build_network(space, arch, network, settings.seed, meta=not any_weights)
             for s in missing:
                 t0 = time.perf_counter()
@@ -238,8 +253,8 @@ def correlate(
                 seconds = time.perf_counter() - t0
                 store.put(space.name, arch_str, {s.name: (value, seconds)}, keys[s.name])
                 have[s.name][arch_str] = (value, seconds)
-            if arch_str not in have[BASELINE]:
-                seconds = bare_forward_backward(net, batch)
+            if want_base:
+                seconds = bare_forward_backward(net, batch, ctx.loss)
                 store.put(space.name, arch_str, {BASELINE: (math.nan, seconds)}, base_key)
                 have[BASELINE][arch_str] = (math.nan, seconds)
         if on_progress is not None and executor is None:
@@ -275,7 +290,7 @@ def correlate(
             "composite": {"parts": list(comp.parts), "method": comp.method,
                           "note": "rank aggregate over this run's sample (pool-relative)"},
         }
-    baseline = float(np.mean([have[BASELINE][a][1] for a in archs]))
+    baseline = float(np.mean([have[BASELINE][a][1] for a in archs if a in timed]))
     for r in results.values():
         r["ratio_to_baseline"] = r["seconds_per_arch"] / baseline if baseline > 0 else math.nan
     protocol = {
@@ -294,8 +309,10 @@ def correlate(
         "network_init_seed": settings.seed,
         "top10_precision": "share of the top 10% by proxy that is in the top 10% by ground truth",
         "baseline_seconds_per_arch": baseline,
-        "baseline": "one training-mode forward + cross-entropy backward of the same network "
-                    "on the first batch, measured in the same run",
+        "baseline_sample": len(timed),
+        "baseline": "one training-mode forward + backward of the task loss (cross-entropy "
+                    "for classification) of the same networks on the first batch, measured in "
+                    "the same run on the first baseline_sample architectures of the sample",
         "timing_note": "seconds_per_arch: each proxy timed alone (no shared passes), model copy "
                        "included; only scores computed in this run or an earlier run of the "
                        "same store are timed",

@@ -40,7 +40,7 @@ import pickle
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -427,7 +427,7 @@ def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict
         value = score_model(net, [s], job.batch if s.needs_data else None,
                             dataclasses.replace(job.ctx, arch=arch))[s.name]
         values[s.name] = (value, time.perf_counter() - t0)
-    baseline = bare_forward_backward(net, job.batch) if want_baseline else None
+    baseline = bare_forward_backward(net, job.batch, job.ctx.loss) if want_baseline else None
     return {"values": values, "baseline": baseline}
 
 
@@ -440,12 +440,14 @@ def score_in_parallel(
     baseline: tuple[str, str],
     store: Any,
     on_progress: Callable[[int, int], None] | None = None,
+    timed: Collection[str] | None = None,
 ) -> None:
     """Score what ``have`` lacks for ``archs`` on ``executor``, writing each result to
     ``store`` (from this process) and into ``have`` as it arrives.
 
     ``keys`` maps proxy names to their store protocol keys; ``baseline`` is the
-    ``(name, protocol key)`` of the forward/backward baseline timing. Raises
+    ``(name, protocol key)`` of the forward/backward baseline timing, taken only for the
+    architectures in ``timed`` (all when None). Raises
     :class:`ExecutionError` after every other task has finished and been stored when some
     failed after their retries.
     """
@@ -453,7 +455,7 @@ def score_in_parallel(
     items = []
     for a in archs:
         names = tuple(s.name for s in job.specs if a not in have[s.name])
-        want_base = a not in have[base_name]
+        want_base = a not in have[base_name] and (timed is None or a in timed)
         if names or want_base:
             items.append((a, names, want_base))
     done = len(archs) - len(items)
