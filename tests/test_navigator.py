@@ -362,7 +362,7 @@ def test_static_report_from_search_json(tmp_path, tiny_space):
     assert all(p["flops"] for p in view["points"])
     # bad inputs: a clear error
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(DataError, match="not JSON"):
+    with pytest.raises(DataError, match="not a JSON run result"):
         write_report(tmp_path / "bad.json", tmp_path / "x.html")
     (tmp_path / "other.json").write_text('{"a": 1}')
     with pytest.raises(DataError, match="not a zeronas search result"):

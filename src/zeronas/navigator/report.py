@@ -7,30 +7,14 @@ candidate's cell are inlined, so the file opens anywhere without a network.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from zeronas.errors import DataError
 from zeronas.navigator.page import static_report
 from zeronas.navigator.run import _jsonable
 from zeronas.navigator.views import cell_svg, view_from_result
-
-
-def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a run's result JSON, with a clear error for a missing or malformed file."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise DataError(f"no run result at {str(p)!r}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{str(p)!r} is not JSON: {exc}") from None
-    if not isinstance(data, dict) or "protocol" not in data or "history" not in data:
-        raise DataError(f"{str(p)!r} is not a zeronas search result: expected the JSON of "
-                        "`zeronas search` or `zeronas navigate` (with protocol and history)")
-    return data
+from zeronas.search.result_file import load_result
 
 
 def build_report(result: dict[str, Any], data_dir: str | os.PathLike[str] | None = None
@@ -48,7 +32,7 @@ def build_report(result: dict[str, Any], data_dir: str | os.PathLike[str] | None
 def write_report(run_json: str | os.PathLike[str], out: str | os.PathLike[str],
                  data_dir: str | os.PathLike[str] | None = None) -> Path:
     """Write the HTML report of the result JSON ``run_json`` to ``out`` (folders made)."""
-    html = build_report(load_result(run_json), data_dir)
+    html = build_report(load_result(run_json, ("protocol", "history")), data_dir)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")

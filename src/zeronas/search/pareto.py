@@ -16,7 +16,6 @@ it; regularized evolution's tournaments then pick parents from the best fronts.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from zeronas.errors import DataError, ZeronasError
+from zeronas.search.result_file import load_result
 
 COSTS: dict[str, str] = {
     "latency": "latency_ms",
@@ -176,14 +176,7 @@ def _num(x: float) -> float | None:
 def load_pareto(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``pareto`` block of a search result JSON written by ``zeronas search``."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise DataError(f"search result {str(p)!r} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{str(p)!r} is not a JSON search result: {exc}") from None
-    if not isinstance(data, dict) or "protocol" not in data:
-        raise DataError(f"{str(p)!r} is not a zeronas search result")
+    data = load_result(p)
     block = data.get("pareto")
     if not isinstance(block, dict) or "points" not in block:
         raise DataError(f"{str(p)!r} has no Pareto front: run `zeronas search --objectives "
