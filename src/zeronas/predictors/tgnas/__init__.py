@@ -5,8 +5,9 @@ Convolution Networks for Efficient Neural Architecture Search" (2024, github YeQ
 Each operator has a natural-language description (:mod:`.vocab`), embedded once with the
 all-MiniLM-L6-v2 sentence transformer and shipped as package data (:mod:`.embed`); a graph
 convolution network over the architecture's DAG (:mod:`.graph`, :mod:`.model`) predicts its
-accuracy ranking. Because operators enter only through their descriptions, the predictor
-scores spaces and operators it was never trained on.
+accuracy ranking. Because operators enter only through their descriptions (and their
+parameter count, :mod:`.cost`), the predictor scores spaces and operators it was never
+trained on.
 
 - :func:`predict` -- scores for many architectures of a space (batched, cached);
 - :func:`train_predictor` -- train on benchmark ground truth, save weights with metadata;

@@ -16,8 +16,10 @@ which lets the node count scale the activations and hurts transfer between space
 graph sizes (NB201 cells have 9 nodes, DARTS genotypes 22).
 
 Node features: the 384-d embedding of the node's description (short or long), one
-"is global" flag (TG-NAS's extra dimension) and the numeric features of
-:data:`~zeronas.predictors.tgnas.vocab.NUMERIC_FEATURES`.
+"is global" flag (TG-NAS's extra dimension), the numeric features of
+:data:`~zeronas.predictors.tgnas.vocab.NUMERIC_FEATURES` and, last, the node's **cost**
+(:mod:`~zeronas.predictors.tgnas.cost`: ``log2(1 + parameters) / 12`` of its operator; 0 for
+the global node).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 import torch
 
 from zeronas.errors import ZeronasError
+from zeronas.predictors.tgnas.cost import op_cost
 from zeronas.predictors.tgnas.embeddings import EmbeddingTable, encode_texts, load_table
 from zeronas.predictors.tgnas.vocab import (
     EMBEDDING_DIM,
@@ -42,10 +45,12 @@ from zeronas.predictors.tgnas.vocab import (
 from zeronas.spaces.base import ArchGraph
 
 DIRECTIONS: tuple[str, ...] = ("forward", "both")
-FEATURE_DIM = EMBEDDING_DIM + 1 + len(NUMERIC_FEATURES)
-"""Node feature size: embedding, global flag, numeric features."""
-NUMERIC_SLICE = slice(EMBEDDING_DIM + 1, FEATURE_DIM)
+FEATURE_DIM = EMBEDDING_DIM + 1 + len(NUMERIC_FEATURES) + 1
+"""Node feature size: embedding, global flag, numeric features, cost."""
+NUMERIC_SLICE = slice(EMBEDDING_DIM + 1, EMBEDDING_DIM + 1 + len(NUMERIC_FEATURES))
 """Where the numeric features sit in a node's feature vector."""
+COST_INDEX = FEATURE_DIM - 1
+"""Where the cost sits: the last feature (the model reads it from there)."""
 
 
 def message_matrix(
@@ -146,6 +151,7 @@ class GraphEncoder:
             feat[:EMBEDDING_DIM] = self.embedding(label)
             feat[EMBEDDING_DIM] = 1.0 if label == GLOBAL else 0.0
             feat[NUMERIC_SLICE] = op.numeric
+            feat[COST_INDEX] = 0.0 if label == GLOBAL else op_cost(label, self.vocabulary)
             r = len(self._features)
             self._features.append(feat)
             self._rows[label] = r

@@ -2,8 +2,14 @@
 
 A weight file is ``torch.save`` of a plain dict (loaded with ``weights_only=True``)::
 
-    {"format": "zeronas-tgnas", "version": 1, "config": GCNConfig fields,
+    {"format": "zeronas-tgnas", "version": 2, "config": GCNConfig fields,
      "metadata": {what it was trained on, held-out metrics, ...}, "state_dict": ...}
+
+Version 2 (this one): node features end with the operator cost and the model reads out the
+mean of per-node scores plus a monotone cost term (:mod:`~zeronas.predictors.tgnas.model`).
+Version 1 files (global-node readout, no cost) cannot be read as version 2 -- their input
+layer has one feature fewer and their scores mean something else -- and are rejected with a
+message saying to retrain.
 
 The shipped weights (``weights/*.pt``) were trained by :func:`~zeronas.predictors.tgnas.training.
 train_predictor`; each file's metadata holds the exact command. When scoring space ``S`` the
@@ -34,7 +40,7 @@ from zeronas.predictors.tgnas.vocab import OpVocabulary, vocabulary_hash
 from zeronas.spaces.base import ArchGraph, Space
 
 FORMAT = "zeronas-tgnas"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED: dict[str, str] = {
     "nb201": "tgnas_nb201_cifar10.pt",
@@ -101,7 +107,9 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[TGNASGCN, dict[str, Any]
     if blob.get("version") != FORMAT_VERSION:
         raise DataError(
             f"{str(p)!r} has TG-NAS weight format version {blob.get('version')!r}; this "
-            f"zeronas reads version {FORMAT_VERSION}"
+            f"zeronas reads version {FORMAT_VERSION} only (version 2 added the operator-cost "
+            "feature and the per-node readout): retrain it with `zeronas train-predictor` "
+            "(its metadata's 'command' says how it was made)"
         )
     try:
         config = GCNConfig(**blob["config"])

@@ -31,6 +31,7 @@ import torch
 from scipy import stats
 
 from zeronas.errors import ZeronasError
+from zeronas.predictors.tgnas.cost import COST_DEFINITION
 from zeronas.predictors.tgnas.graph import EncodedGraph, GraphEncoder
 from zeronas.predictors.tgnas.model import TGNASGCN, GCNConfig
 from zeronas.predictors.tgnas.predictor import save_weights
@@ -286,6 +287,8 @@ def fit_graphs(
         "settings": asdict(settings),
         "loss": "pairwise logistic" + (f" + {settings.mse_weight} * MSE on standardised targets"
                                        if settings.mse_weight else ""),
+        "cost_feature": COST_DEFINITION,
+        "readout": "mean of per-node scores (global node excluded) + softplus(w) * 4 * cost",
         "vocabulary_hash": vocabulary_hash(),
         "embedding_model": EMBEDDING_MODEL,
         "zeronas_version": __version__,

@@ -77,6 +77,9 @@ class OpEntry:
     positive integers (``mbconv_k{kernel}_e{expansion}``); the descriptions may use the text
     fields (never the numeric ones). ``spaces`` documents where the label comes from.
     ``embedding``, for user entries only, is a fixed vector used instead of the language model.
+    ``params``, for user entries only, is the operator's parameter count at 16 channels in and
+    out, stride 1: the predictor's cost feature (:mod:`~zeronas.predictors.tgnas.cost`; without
+    it, labels the NB201/DARTS op factories cannot build cost 0).
     """
 
     id: str
@@ -84,6 +87,7 @@ class OpEntry:
     long: str
     spaces: tuple[str, ...] = ()
     embedding: tuple[float, ...] | None = field(default=None, compare=False, repr=False)
+    params: int | None = field(default=None, compare=False)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -224,6 +228,13 @@ class OpVocabulary:
                 f"embedding of operator {entry.id!r} has {len(entry.embedding)} values, "
                 f"expected {EMBEDDING_DIM} (the size of {EMBEDDING_MODEL})"
             )
+        if entry.params is not None and (isinstance(entry.params, bool)
+                                         or not isinstance(entry.params, int)
+                                         or entry.params < 0):
+            raise ZeronasError(
+                f"params of operator {entry.id!r} must be a parameter count (an int >= 0), "
+                f"got {entry.params!r}"
+            )
         self._entries[entry.id] = entry
         if entry.is_family:
             self._patterns[entry.id] = entry.pattern()
@@ -320,6 +331,7 @@ def register_op(
     *,
     long: str | None = None,
     embedding: np.ndarray | Iterable[float] | None = None,
+    params: int | None = None,
     vocabulary: OpVocabulary | None = None,
 ) -> OpEntry:
     """Add an operator to the vocabulary with only a description.
@@ -328,7 +340,9 @@ def register_op(
     allowed, see the module docstring); ``description`` is used for both the short and the
     long text unless ``long`` is given. Its embedding is computed with the sentence
     transformer on first use (needs ``pip install 'zeronas[embed]'``) unless ``embedding``
-    (384 numbers) is given. Returns the new entry.
+    (384 numbers) is given. ``params`` is its parameter count at 16 channels in and out,
+    stride 1 (the predictor's cost feature; omitted, an op the NB201/DARTS factories cannot
+    build costs 0). Returns the new entry.
     """
     if not isinstance(label, str) or not label.strip():
         raise ZeronasError(f"operator label must be a non-empty string, got {label!r}")
@@ -340,6 +354,7 @@ def register_op(
         if not np.all(np.isfinite(arr)):
             raise ZeronasError(f"embedding of operator {label!r} has non-finite values")
         emb = tuple(float(x) for x in arr)
-    entry = OpEntry(label, description.strip(), (long or description).strip(), ("user",), emb)
+    entry = OpEntry(label, description.strip(), (long or description).strip(), ("user",), emb,
+                    params)
     (vocabulary or default_vocabulary()).add(entry)
     return entry
