@@ -478,13 +478,28 @@ def swap(model: nn.Module, batch: Batch, ctx: ProxyContext) -> float:
 # --------------------------------------------------------------------------- MeCo
 
 
-def _min_corr_eig(feature: torch.Tensor) -> float:
-    """Smallest eigenvalue of the Pearson correlation matrix of the rows of ``feature``
-    (NaN/inf entries, from constant rows, set to 0 as in the reference)."""
-    f = feature.detach().to(torch.float64)
-    corr = torch.corrcoef(f)
-    corr = torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)
-    return float(torch.linalg.eigvalsh(corr)[0])
+def _corr(feature: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation matrix (float64) of the rows of ``feature``, NaN/inf entries (from
+    constant rows) set to 0 as in the reference."""
+    corr = torch.corrcoef(feature.detach().to(torch.float64))
+    return torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _sum_min_eigs(matrices: Sequence[torch.Tensor]) -> float:
+    """Sum of the smallest eigenvalues of symmetric ``matrices``, in the given order.
+
+    Matrices of one size are decomposed in one batched call (a search scores hundreds of
+    layers per network, and per-call overhead dominated); each matrix's eigenvalues are the
+    ones a single call gives."""
+    mins = [0.0] * len(matrices)
+    by_size: dict[int, list[int]] = {}
+    for i, m in enumerate(matrices):
+        by_size.setdefault(m.shape[0], []).append(i)
+    for idx in by_size.values():
+        eig = torch.linalg.eigvalsh(torch.stack([matrices[i] for i in idx]))[:, 0]
+        for i, v in zip(idx, eig.tolist(), strict=True):
+            mins[i] = v
+    return float(sum(mins))
 
 
 @proxy(
@@ -511,13 +526,13 @@ def meco(model: nn.Module, batch: Batch, ctx: ProxyContext) -> float:
     x = batch.first[0] if batch.batches else None
     if x is None or x.shape[0] < 1:
         raise ZeronasError("proxy 'meco' needs a batch of images, none was given")
-    total = [0.0]
+    corrs: list[torch.Tensor] = []
 
     def hook(module: nn.Module, args: Any, out: Any) -> None:
         if isinstance(out, torch.Tensor) and out.dim() >= 3 and out.is_floating_point():
             fea = out[0].reshape(out.shape[1], -1)
             if fea.shape[0] >= 2 and fea.shape[1] >= 2:  # else all-NaN, i.e. 0 in the reference
-                total[0] += _min_corr_eig(fea)
+                corrs.append(_corr(fea))  # now: a later in-place op may change ``out``
 
     with _hooks() as handles, torch.no_grad():
         for m in model.modules():
@@ -531,7 +546,7 @@ def meco(model: nn.Module, batch: Batch, ctx: ProxyContext) -> float:
                 "proxy 'meco' runs ONE image with BN in train mode, and this model has a "
                 f"batch-norm layer that then sees a single value per channel ({exc})"
             ) from exc
-    return total[0]
+    return _sum_min_eigs(corrs)
 
 
 # --------------------------------------------------------------------------- Zen-NAS
