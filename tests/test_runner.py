@@ -14,16 +14,32 @@ from zeronas.spaces import get_space
 ARCH = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|nor_conv_3x3~2|"
 
 
+@pytest.fixture
+def synflow_twin():
+    """A second registered proxy with synflow's needs (BN removed), under another name."""
+    import dataclasses
+
+    from zeronas.proxies import get_proxy
+    from zeronas.proxies.base import _PROXIES
+
+    spec = dataclasses.replace(get_proxy("synflow"), name="_synflow_twin")
+    _PROXIES[spec.name] = spec
+    yield spec
+    _PROXIES.pop(spec.name, None)
+
+
 @pytest.mark.parametrize(("proxies", "rebuilds"), [
-    # synflow takes the handed-over model, meco (another dtype) one rebuild
-    (["synflow", "meco"], 1),
-    # params reads the pristine model; synflow takes it; grad_norm+snip share one rebuild;
-    # flops comes after the hand-over, so it needs a pristine rebuild too
-    (["params", "synflow", "grad_norm", "snip", "flops"], 2),
-    # one shared gradient pass on the handed-over model: no rebuild at all
+    # meco runs first on the handed-over model, which is restored; synflow (BN removed) last
+    (["synflow", "meco"], 0),
+    # params reads the pristine model; grad_norm+snip share it, then it is restored; flops
+    # reads it again; synflow (BN removed) runs last on it
+    (["params", "synflow", "grad_norm", "snip", "flops"], 0),
+    # one shared gradient pass on the handed-over model
     (["grad_norm", "snip", "zico"], 0),
+    # two proxies that remove BN: the second needs a rebuilt pristine network
+    (["synflow", "_synflow_twin"], 1),
 ])
-def test_owned_and_fresh_match_copying(proxies, rebuilds):
+def test_owned_and_fresh_match_copying(proxies, rebuilds, synflow_twin):
     sp = get_space("nb201")
     arch = sp.from_str(ARCH)
     settings = ScoreSettings(batch_size=8, batches=2)

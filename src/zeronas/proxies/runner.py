@@ -160,27 +160,37 @@ def score_model(
 
     Copies are the hot path of a search (a ``deepcopy`` of an NB201 network costs about as
     much as a cheap proxy), so a caller that built the network for this call alone can say
-    so: ``owned=True`` hands ``model`` over (the first proxy that needs weights works on it
-    directly, and it is left changed), and ``fresh`` builds a further identical copy (for
-    example the same seeded constructor), used instead of ``deepcopy`` for the others.
+    so: ``owned=True`` hands ``model`` over and it is left changed. Proxies then work on it
+    directly: after a proxy (or shared group) that kept the module structure, the model's
+    parameters, buffers, modes and dtype are restored from a snapshot taken first, so the
+    next proxy again sees the pristine network; proxies that remove BN (``bn="off"``) run
+    last. Where a pristine copy is still needed, ``fresh`` builds one (for example the same
+    seeded constructor) instead of ``deepcopy``. Values are the same as on copies.
     """
     specs = [get_proxy(p) if isinstance(p, str) else p for p in proxies]
     _check_batch(specs, batch, ctx)
     ctx = dataclasses.replace(ctx, cache={})  # shared passes never leak between calls
     results: dict[str, float] = {}
     shared_copies: dict[tuple[str, str, torch.dtype], nn.Module] = {}
-    spare: nn.Module | None = model if owned else None
-    for spec in specs:
+    # structure-changing proxies last, so the owned model can be restored between the others
+    order = sorted(range(len(specs)),
+                   key=lambda i: specs[i].needs_weights and specs[i].bn == "off")
+    group = [(s.shared, s.bn, s.dtype) if s.shared else ("", s.name, s.dtype) for s in specs]
+    last_of_group = {group[i]: i for i in order}
+    snapshot = _Snapshot(model) if owned else None
+    model_free = owned  # the owned model is pristine and nobody works on it
+    for i in order:
+        spec = specs[i]
         if not spec.needs_weights:
-            handed_on = owned and spare is None  # model already changed by a proxy
-            work = to_meta(fresh_or_copy(model, fresh) if handed_on else model)
+            pristine = model if (model_free or not owned) else fresh_or_copy(model, fresh)
+            work = to_meta(pristine)
         else:
             key = (spec.shared, spec.bn, spec.dtype)
             if spec.shared and key in shared_copies:
                 work = shared_copies[key]
             else:
-                if spare is not None:
-                    work, spare = spare, None
+                if model_free:
+                    work, model_free = model, False
                 else:
                     work = fresh_or_copy(model, fresh)
                 work = work.to(spec.dtype)
@@ -213,8 +223,39 @@ def score_model(
             ) from exc
         if _hook_count(work) != hooks_before:
             raise RuntimeError(f"proxy {spec.name!r} left hooks on the model (a bug in zeronas)")
+        if (snapshot is not None and work is model and last_of_group[group[i]] == i
+                and spec.bn != "off"):
+            model_free = snapshot.restore(model)  # False: structure changed, rebuild instead
         results[spec.name] = _finite_or_nan(spec.name, value)
-    return results
+    return {s.name: results[s.name] for s in specs}
+
+
+class _Snapshot:
+    """Parameters, buffers, train/eval modes, requires_grad flags and dtype of a model, to
+    put it back exactly after a proxy that kept its module structure."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.modes = [m.training for m in model.modules()]
+        self.flags = [p.requires_grad for p in model.parameters()]
+        self.structure = [(n, type(m)) for n, m in model.named_modules()]
+        param = next(model.parameters(), None)
+        self.dtype = param.dtype if param is not None else None
+
+    def restore(self, model: nn.Module) -> bool:
+        """Put ``model`` back; False (model left as is) if its module structure changed."""
+        if [(n, type(m)) for n, m in model.named_modules()] != self.structure:
+            return False
+        if self.dtype is not None:
+            model.to(self.dtype)
+        with torch.no_grad():
+            model.load_state_dict(self.state, strict=True)
+        for m, mode in zip(model.modules(), self.modes, strict=True):
+            m.training = mode
+        for p, flag in zip(model.parameters(), self.flags, strict=True):
+            p.grad = None
+            p.requires_grad_(flag)
+        return True
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
