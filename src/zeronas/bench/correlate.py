@@ -25,6 +25,7 @@ from zeronas.bench.evaluate import agreement, bootstrap_intervals
 from zeronas.bench.groundtruth import GroundTruth, load_ground_truth
 from zeronas.errors import ZeronasError
 from zeronas.execution.store import ScoreStore
+from zeronas.plotting import pyplot
 from zeronas.proxies.base import Batch, ProxySpec, get_proxy
 from zeronas.proxies.ensemble import compose_all, expand
 from zeronas.proxies.runner import (
@@ -129,13 +130,7 @@ class CorrelateResult:
 
     def plot(self, out: Path) -> list[Path]:
         """One scatter plot per proxy (proxy score vs ground truth); needs the plot extra."""
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError as exc:
-            raise ZeronasError("plots need the 'plot' extra: pip install 'zeronas[plot]'") from exc
+        plt = pyplot()
         paths = []
         truth = np.array([r["ground_truth"] for r in self.rows], dtype=float)
         for name, res in self.summary["results"].items():

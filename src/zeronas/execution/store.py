@@ -95,19 +95,21 @@ class ScoreStore:
         self, space: str, archs: Iterable[str], proxy: str, protocol: str
     ) -> dict[str, tuple[float, float]]:
         """``{arch: (value, seconds)}`` for the archs already scored under ``protocol``."""
+        rows = self._select_archs("SELECT arch, value, seconds FROM scores WHERE space=? AND "
+                                  "proxy=? AND protocol=?", (space, proxy, protocol), archs)
+        return {arch: (math.nan if value is None else float(value), float(seconds))
+                for arch, value, seconds in rows}
+
+    def _select_archs(self, sql: str, params: tuple[Any, ...], archs: Iterable[str]
+                      ) -> list[tuple[Any, ...]]:
+        """Rows of ``sql ... AND arch IN (archs)``, in chunks of 500 (SQLite's variable cap)."""
         wanted = list(archs)
-        out: dict[str, tuple[float, float]] = {}
+        rows: list[tuple[Any, ...]] = []
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT arch, value, seconds FROM scores WHERE space=? AND proxy=? "
-                f"AND protocol=? AND arch IN ({marks})",
-                (space, proxy, protocol, *chunk),
-            )
-            for arch, value, seconds in rows:
-                out[arch] = (math.nan if value is None else float(value), float(seconds))
-        return out
+            rows.extend(self._conn.execute(f"{sql} AND arch IN ({marks})", (*params, *chunk)))
+        return rows
 
     def put(
         self, space: str, arch: str, values: Mapping[str, tuple[float, float]], protocol: str
@@ -135,19 +137,9 @@ class ScoreStore:
         self, space: str, archs: Iterable[str], device: str, protocol: str
     ) -> dict[str, dict[str, Any]]:
         """``{arch: measurement dict}`` for the archs already measured on ``device``."""
-        wanted = list(archs)
-        out: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT arch, json FROM latency WHERE space=? AND device=? AND protocol=? "
-                f"AND arch IN ({marks})",
-                (space, device, protocol, *chunk),
-            )
-            for arch, text in rows:
-                out[arch] = json.loads(text)
-        return out
+        rows = self._select_archs("SELECT arch, json FROM latency WHERE space=? AND device=? "
+                                  "AND protocol=?", (space, device, protocol), archs)
+        return {arch: json.loads(text) for arch, text in rows}
 
     def put_latency(
         self, space: str, arch: str, device: str, protocol: str, record: Mapping[str, Any]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from zeronas.errors import DataError, ZeronasError
+from zeronas.plotting import png_path, pyplot
 from zeronas.search.result_file import load_result
 
 COSTS: dict[str, str] = {
@@ -189,17 +190,8 @@ def load_pareto(path: str | os.PathLike[str]) -> dict[str, Any]:
 def plot_pareto(block: Mapping[str, Any], out: str | os.PathLike[str]) -> Path:
     """Scatter every evaluated architecture (proxy vs first cost) with the front drawn as a
     step line; writes a PNG. Needs matplotlib (the plot extra)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ZeronasError("plots need the 'plot' extra: pip install 'zeronas[plot]'") from exc
-    path = Path(out)
-    if path.suffix.lower() != ".png":
-        path = path.with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    plt = pyplot()
+    path = png_path(out)
     cost = block["objectives"][1]
     pts = [p for p in block["points"] if p["proxy"] is not None and p[cost] is not None]
     front = [p for p in block["front"] if p["proxy"] is not None]

@@ -25,6 +25,7 @@ from zeronas import __version__
 from zeronas.bench.groundtruth import GroundTruth, load_ground_truth
 from zeronas.errors import DataError, UnknownNameError
 from zeronas.execution.store import ScoreStore
+from zeronas.plotting import png_path, pyplot
 from zeronas.proxies.runner import ScoreSettings
 from zeronas.search.base import Searcher, SearchError, SpaceExhausted, make_searcher
 from zeronas.search.constraints import ConstraintChecker, Constraints
@@ -84,17 +85,8 @@ class SearchResult:
     def plot(self, out: str | os.PathLike[str]) -> Path:
         """Plot best-so-far objective and true accuracy against evaluations to ``out`` (PNG;
         a ``.json`` suffix is replaced by ``.png``). Needs matplotlib (the plot extra)."""
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError as exc:
-            raise SearchError("plots need the 'plot' extra: pip install 'zeronas[plot]'") from exc
-        path = Path(out)
-        if path.suffix.lower() != ".png":
-            path = path.with_suffix(".png")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        plt = pyplot(SearchError)
+        path = png_path(out)
         proto = self.protocol
         items = ", ".join(proto["objective"]["items"])
         title = f"{proto['space']} / {proto['searcher']} / {items} / seed {proto['seed']}"
