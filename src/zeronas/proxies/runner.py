@@ -177,7 +177,7 @@ def score_model(
                    key=lambda i: specs[i].needs_weights and specs[i].bn == "off")
     group = [(s.shared, s.bn, s.dtype) if s.shared else ("", s.name, s.dtype) for s in specs]
     last_of_group = {group[i]: i for i in order}
-    snapshot = _Snapshot(model) if owned else None
+    snapshot = _Snapshot(model) if owned and len(specs) > 1 else None  # one proxy: no reuse
     model_free = owned  # the owned model is pristine and nobody works on it
     for i in order:
         spec = specs[i]
