@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,6 +25,22 @@ app = typer.Typer(
     help="zeronas: zero-shot neural architecture search (proxies, spaces, honest evaluation).",
 )
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+# Options shared by the commands that run a search (`search`, `navigate`): one definition each.
+ObjectiveOpt = Annotated[str | None, typer.Option(
+    help="Objective: proxies/ensembles (default: the data-free default objective).")]
+BudgetOpt = Annotated[int, typer.Option(help="Distinct architectures scored.")]
+SearchSeedOpt = Annotated[int, typer.Option(
+    help="Seed of the searcher, initialisation and batches.")]
+NetworkDatasetOpt = Annotated[str, typer.Option(help="Dataset the networks are built for.")]
+DataOpt = Annotated[str, typer.Option(help="Batches: cifar10, synthetic or a CIFAR folder.")]
+BatchSizeOpt = Annotated[int, typer.Option(help="Images per batch.")]
+BatchesOpt = Annotated[int, typer.Option(help="Number of batches.")]
+MaxFlopsOpt = Annotated[float | None, typer.Option(help="Budget: M multiply-adds.")]
+MaxParamsOpt = Annotated[float | None, typer.Option(help="Budget: M parameters.")]
+PopulationOpt = Annotated[int | None, typer.Option(help="Evolution: population size.")]
+TournamentOpt = Annotated[int | None, typer.Option(help="Evolution: tournament sample size.")]
 
 
 def _console() -> Console:
@@ -306,20 +322,19 @@ def correlate_cmd(
 @user_errors
 def search_cmd(
     space: str = typer.Option("nb201", help="Search space name."),
-    proxies: str | None = typer.Option(
-        None, help="Objective: proxies/ensembles (default: the data-free default objective)."),
+    proxies: ObjectiveOpt = None,
     searcher: str = typer.Option("evolution", help="random, evolution or prune."),
-    budget: int = typer.Option(500, help="Distinct architectures scored."),
-    seed: int = typer.Option(0, help="Seed of the searcher, initialisation and batches."),
-    dataset: str = typer.Option("cifar10", help="Dataset the networks are built for."),
-    data: str = typer.Option("synthetic", help="Batches: cifar10, synthetic or a CIFAR folder."),
-    batch_size: int = typer.Option(64, help="Images per batch."),
-    batches: int = typer.Option(2, help="Number of batches."),
-    max_flops: float | None = typer.Option(None, help="Budget: M multiply-adds."),
-    max_params: float | None = typer.Option(None, help="Budget: M parameters."),
+    budget: BudgetOpt = 500,
+    seed: SearchSeedOpt = 0,
+    dataset: NetworkDatasetOpt = "cifar10",
+    data: DataOpt = "synthetic",
+    batch_size: BatchSizeOpt = 64,
+    batches: BatchesOpt = 2,
+    max_flops: MaxFlopsOpt = None,
+    max_params: MaxParamsOpt = None,
     max_latency_ms: float | None = typer.Option(None, help="Budget: measured latency (ms)."),
-    population_size: int | None = typer.Option(None, help="Evolution: population size."),
-    sample_size: int | None = typer.Option(None, help="Evolution: tournament sample size."),
+    population_size: PopulationOpt = None,
+    sample_size: TournamentOpt = None,
     store: Path = typer.Option(Path("results/zeronas.sqlite"), help="SQLite score store."),
     out: Path = typer.Option(Path("results/search.json"), help="Result JSON."),
     plot: bool = typer.Option(True, help="Plot best-so-far vs evaluations (needs matplotlib)."),

@@ -12,7 +12,21 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from zeronas.cli import app, user_errors
+from zeronas.cli import (
+    BatchesOpt,
+    BatchSizeOpt,
+    BudgetOpt,
+    DataOpt,
+    MaxFlopsOpt,
+    MaxParamsOpt,
+    NetworkDatasetOpt,
+    ObjectiveOpt,
+    PopulationOpt,
+    SearchSeedOpt,
+    TournamentOpt,
+    app,
+    user_errors,
+)
 
 
 def _console() -> Console:
@@ -23,19 +37,18 @@ def _console() -> Console:
 @user_errors
 def navigate_cmd(
     space: str = typer.Option("nb201", help="Search space (nb201 or nats_sss)."),
-    proxies: str | None = typer.Option(
-        None, help="Objective: proxies/ensembles (default: the data-free default objective)."),
+    proxies: ObjectiveOpt = None,
     searcher: str = typer.Option("evolution", help="random or evolution."),
-    budget: int = typer.Option(500, help="Distinct architectures scored."),
-    seed: int = typer.Option(0, help="Seed of the searcher, initialisation and batches."),
-    dataset: str = typer.Option("cifar10", help="Dataset the networks are built for."),
-    data: str = typer.Option("synthetic", help="Batches: cifar10, synthetic or a CIFAR folder."),
-    batch_size: int = typer.Option(64, help="Images per batch."),
-    batches: int = typer.Option(2, help="Number of batches."),
-    max_flops: float | None = typer.Option(None, help="Budget: M multiply-adds."),
-    max_params: float | None = typer.Option(None, help="Budget: M parameters."),
-    population_size: int | None = typer.Option(None, help="Evolution: population size."),
-    sample_size: int | None = typer.Option(None, help="Evolution: tournament sample size."),
+    budget: BudgetOpt = 500,
+    seed: SearchSeedOpt = 0,
+    dataset: NetworkDatasetOpt = "cifar10",
+    data: DataOpt = "synthetic",
+    batch_size: BatchSizeOpt = 64,
+    batches: BatchesOpt = 2,
+    max_flops: MaxFlopsOpt = None,
+    max_params: MaxParamsOpt = None,
+    population_size: PopulationOpt = None,
+    sample_size: TournamentOpt = None,
     store: Path = typer.Option(Path("results/zeronas.sqlite"),
                                help="SQLite store: scores, steering actions, FLOPs cache."),
     out: Path | None = typer.Option(
