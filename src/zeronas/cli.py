@@ -41,6 +41,15 @@ MaxFlopsOpt = Annotated[float | None, typer.Option(help="Budget: M multiply-adds
 MaxParamsOpt = Annotated[float | None, typer.Option(help="Budget: M parameters.")]
 PopulationOpt = Annotated[int | None, typer.Option(help="Evolution: population size.")]
 TournamentOpt = Annotated[int | None, typer.Option(help="Evolution: tournament sample size.")]
+ExecutorOpt = Annotated[str | None, typer.Option(
+    help="Score in parallel: local (process pool) or ray. Default: serial, here.")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    help="Parallel workers (implies --executor local; default: one per core).")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    help="torch threads per worker (default: cores // workers).")]
+RetriesOpt = Annotated[int, typer.Option(help="Retries of a failed task before it is reported.")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    help="Ray: 'local' (start one here, default) or 'auto' (join a running one).")]
 
 
 def _console() -> Console:
@@ -240,15 +249,11 @@ def correlate_cmd(
         None, help="TG-NAS weights for the tgnas proxy (default: not trained on this space)."),
     bootstrap: int = typer.Option(
         1000, min=0, help="Bootstrap resamples for 95% intervals (0: none)."),
-    executor: str | None = typer.Option(
-        None, help="Score in parallel: local (process pool) or ray. Default: serial, here."),
-    workers: int | None = typer.Option(
-        None, help="Parallel workers (implies --executor local; default: one per core)."),
-    threads: int | None = typer.Option(
-        None, help="torch threads per worker (default: cores // workers)."),
-    retries: int = typer.Option(1, help="Retries of a failed task before it is reported."),
-    ray_address: str | None = typer.Option(
-        None, help="Ray: 'local' (start one here, default) or 'auto' (join a running one)."),
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
+    retries: RetriesOpt = 1,
+    ray_address: RayAddressOpt = None,
     baseline_sample: str = typer.Option(
         "200", help="Time the forward+backward baseline on the first N architectures, or 'all'."),
 ) -> None:
@@ -344,6 +349,14 @@ def search_cmd(
                    "result holds the Pareto front (JSON and a plot)."),
     latency_table: Path | None = typer.Option(
         None, help="Latency from a fitted table (`zeronas latency --fit`), not measured."),
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
+    retries: RetriesOpt = 1,
+    ray_address: RayAddressOpt = None,
+    parallel: int | None = typer.Option(
+        None, min=1, help="Candidates proposed per round and scored together (default: the "
+                          "executor's workers, else 1); the result depends on it."),
 ) -> None:
     """Search a space for the architecture the objective ranks best, under budgets."""
     from zeronas.bench.data import parse_data
@@ -367,11 +380,17 @@ def search_cmd(
 
         latency_fn = search_latency_fn(sp, dataset, latency_table, db, max_latency_ms,
                                        objectives)
-        result = run_search(sp, proxies or DEFAULT_OBJECTIVE, searcher, budget, seed, settings,
-                            db, dataset, max_flops=max_flops, max_params=max_params,
-                            max_latency_ms=max_latency_ms, searcher_options=opts,
-                            on_progress=on_progress, latency_fn=latency_fn,
-                            objectives=objectives)
+        pool = _executor(executor, workers, threads, retries, ray_address)
+        try:
+            result = run_search(sp, proxies or DEFAULT_OBJECTIVE, searcher, budget, seed,
+                                settings, db, dataset, max_flops=max_flops,
+                                max_params=max_params, max_latency_ms=max_latency_ms,
+                                searcher_options=opts, on_progress=on_progress,
+                                latency_fn=latency_fn, objectives=objectives, executor=pool,
+                                parallel=parallel)
+        finally:
+            if pool is not None:
+                pool.close()
     written = [result.write(out)]
     if plot:
         try:

@@ -177,6 +177,17 @@ class LocalExecutor(Executor):
         workers = workers or cores
         threads = threads or max(1, cores // workers)
         super().__init__(workers, threads, retries)
+        self._pool: Any = None
+        self._pool_for: tuple[Any, Any] | None = None  # (fn, context) its workers hold
+        self._payload = b""
+
+    def close(self) -> None:
+        """Shut the worker processes down (they are kept between :meth:`map` calls with the
+        same ``fn`` and ``context``, so a search scoring round after round pays the start-up
+        once)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._pool_for = None, None
 
     def map(self, fn: Callable[[Any, Any], Any], context: Any, items: Sequence[Any]
             ) -> Iterator[tuple[int, Any]]:
@@ -204,13 +215,18 @@ class LocalExecutor(Executor):
         from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        try:
-            payload = _dumps((fn, context))
-        except Exception as exc:
-            raise ZeronasError(
-                f"the scoring task cannot be sent to worker processes ({_one_line(exc)}); "
-                "run with one worker (--workers 1)"
-            ) from exc
+        same = (self._pool is not None and self._pool_for is not None
+                and self._pool_for[0] is fn and self._pool_for[1] is context)
+        if not same:
+            self.close()
+            try:
+                self._payload = _dumps((fn, context))
+            except Exception as exc:
+                raise ZeronasError(
+                    f"the scoring task cannot be sent to worker processes ({_one_line(exc)}); "
+                    "run with one worker (--workers 1)"
+                ) from exc
+        payload = self._payload
         ctx = multiprocessing.get_context("spawn")
         attempts = [0] * len(items)
         queue: deque[int] = deque(range(len(items)))
@@ -220,7 +236,8 @@ class LocalExecutor(Executor):
             return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
                                        initargs=(payload, self.threads))
 
-        pool = new_pool()
+        pool = self._pool if same else new_pool()
+        self._pool, self._pool_for = pool, (fn, context)
         suspects: deque[int] = deque()  # in flight when a worker died: rerun one at a time
         isolated = False  # the one task running is a suspect alone on the pool
         finished = 0  # results received in this call
@@ -284,9 +301,10 @@ class LocalExecutor(Executor):
                     running.clear()
                     isolated = False
                     pool.shutdown(wait=False, cancel_futures=True)
-                    pool = new_pool()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+                    pool = self._pool = new_pool()
+        except BaseException:  # an error, or the caller stopped reading: start afresh
+            self.close()
+            raise
 
 
 # --------------------------------------------------------------------------- ray
@@ -334,11 +352,15 @@ class RayExecutor(Executor):
         workers = workers or max(1, cpus // threads)
         super().__init__(workers, threads, retries)
         self._remote = ray.remote(_ray_task).options(num_cpus=threads, max_retries=0)
+        self._payload: tuple[Any, Any, Any] | None = None  # (fn, context, object ref)
 
     def map(self, fn: Callable[[Any, Any], Any], context: Any, items: Sequence[Any]
             ) -> Iterator[tuple[int, Any]]:
         ray = self._ray
-        payload = ray.put((fn, context))
+        cached = self._payload
+        if cached is None or cached[0] is not fn or cached[1] is not context:
+            self._payload = cached = (fn, context, ray.put((fn, context)))
+        payload = cached[2]
         attempts = [0] * len(items)
         queue: deque[int] = deque(range(len(items)))
         running: dict[Any, int] = {}
@@ -368,6 +390,7 @@ class RayExecutor(Executor):
                 ray.cancel(ref, force=True)
 
     def close(self) -> None:
+        self._payload = None
         if self._started:
             self._ray.shutdown()
             self._started = False

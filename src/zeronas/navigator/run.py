@@ -44,6 +44,7 @@ from zeronas import __version__
 from zeronas.errors import DataError, UnknownNameError, ZeronasError
 from zeronas.navigator.encoding import SlotEncoding, slot_encoding
 from zeronas.navigator.restrict import RestrictedSpace, Restriction, SteerError
+from zeronas.search.loop import AskTellLoop, Proposal, Steering, default_caps
 
 STEER_KINDS = ("exclude", "include", "pin", "unpin")
 """Actions that change the restriction of the space (payload: ``edge``, ``op``)."""
@@ -51,9 +52,6 @@ ACTION_KINDS = ("pause", "resume", "stop", "add", *STEER_KINDS)
 """Every action a user can submit."""
 REPLAYED_KINDS = ("stop", "add", *STEER_KINDS)
 """Actions that change what the search proposes (pause/resume only change when)."""
-MAX_OFF_RESTRICTION = 10_000
-"""Consecutive proposals outside the restriction before the search gives up (a searcher that
-keeps a list of candidates made before the restriction, e.g. random search, drains it)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS navigator_runs (
@@ -378,9 +376,7 @@ class NavigatorRun:
         self.version = 0
         self._shared = _Shared()
         self.result: dict[str, Any] | None = None
-        self.rejected = 0
-        self.repeats = 0
-        self.off_restriction = 0
+        self._ask_tell: AskTellLoop | None = None
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[int], None]] = []
         self._view_cache: tuple[int, dict[str, Any]] | None = None
@@ -407,6 +403,21 @@ class NavigatorRun:
     def restriction(self) -> Restriction:
         """The restriction the searcher works in now (queued edits not yet included)."""
         return self._restriction
+
+    @property
+    def rejected(self) -> int:
+        """Proposals over a hardware budget so far."""
+        return 0 if self._ask_tell is None else self._ask_tell.rejected
+
+    @property
+    def repeats(self) -> int:
+        """Proposals answered from the pool so far."""
+        return 0 if self._ask_tell is None else self._ask_tell.repeats
+
+    @property
+    def off_restriction(self) -> int:
+        """Proposals outside the restricted space so far (rejected unscored)."""
+        return 0 if self._ask_tell is None else self._ask_tell.off_restriction
 
     @property
     def evaluated(self) -> int:
@@ -614,7 +625,6 @@ class NavigatorRun:
 
     def _loop(self) -> dict[str, Any]:
         from zeronas.execution.store import ScoreStore
-        from zeronas.search.base import SpaceExhausted
         from zeronas.search.constraints import ConstraintChecker, Constraints
         from zeronas.search.objective import Objective
 
@@ -625,95 +635,13 @@ class NavigatorRun:
             objective = Objective(cfg.proxies, self.base_space, cfg.dataset, self.settings, store)
             checker = ConstraintChecker(self.base_space, cfg.dataset,
                                         Constraints(cfg.max_flops, cfg.max_params))
-            sp, srch = self.base_space, self.searcher
-            skey = space_key(sp)
-            rejected_keys: set[str] = set()
-            reasons: dict[str, int] = {}
-            values = np.zeros(0)
-            stopped = "budget"
-            off_streak = 0
-
-            def score_of(arch: Any) -> float:
-                return float(values[objective.position(sp.to_str(arch))])
-
-            while True:
-                with self._cond:
-                    self._apply_pending()
-                    while self._paused and not self._stop:
-                        self._set_status("paused")
-                        self._cond.wait(0.25)
-                        self._apply_pending()
-                    if self._stop:
-                        stopped = "stopped by user"
-                        break
-                    self._set_status("running")
-                    injected = bool(self._injections)
-                    if injected:
-                        arch, key = self._injections.popleft()
-                    restriction = self._restriction
-                if len(objective) >= cfg.budget:
-                    break
-                if not injected:
-                    try:
-                        arch = srch.ask()
-                    except SpaceExhausted:
-                        stopped = "space exhausted"
-                        break
-                    key = sp.to_str(arch)
-                self._step += 1
-                if not restriction.allows(arch):  # proposed before the restriction changed
-                    self.off_restriction += 1
-                    off_streak += 1
-                    if not injected:
-                        srch.reject(arch)
-                    if off_streak >= MAX_OFF_RESTRICTION:
-                        stopped = "restriction cap"
-                        break
-                    continue
-                off_streak = 0
-                if key in objective:
-                    self.repeats += 1
-                    srch.tell(arch, score_of(arch))
-                    continue
-                reason = ("again (over budget)" if key in rejected_keys
-                          else checker.check(arch, key))
-                if reason is not None:
-                    self.rejected += 1
-                    rejected_keys.add(key)
-                    kind = reason.split(" ")[0]
-                    reasons[kind] = reasons.get(kind, 0) + 1
-                    srch.reject(arch)
-                    continue
-                scores = objective.evaluate(arch, key)
-                values = objective.values()
-                if objective.pool_relative:
-                    srch.rescore(score_of)
-                srch.tell(arch, float(values[-1]))
-                measures = self._measure(checker, skey, arch, key) if cfg.measure else {}
-                b = objective.best(values)
-                best_key = objective.archs[b]
-                row = {
-                    "evaluation": len(objective),
-                    "arch": key,
-                    "scores": scores,
-                    "aggregate": float(values[-1]),
-                    "best_arch": best_key,
-                    "best_aggregate": float(values[b]),
-                    "truth": self._truth(key),
-                    "best_truth": self._truth(best_key),
-                    "flops": measures.get("flops"),
-                    "params": measures.get("params"),
-                    "step": self._step,
-                    "injected": injected,
-                }
-                rec = _Record(key, dict(scores), row["flops"], row["params"], row["truth"],
-                              self._step, injected)
-                with self._cond:
-                    self._evaluated = len(objective)
-                    self._shared.records.append(rec)
-                    self._shared.values = [float(v) for v in values]
-                    self._shared.history.append(row)
-                    self._changed()
+            max_rejected, max_repeats = default_caps(cfg.budget)
+            loop = AskTellLoop(self.searcher, objective, checker, cfg.budget, self._truth,
+                               max_rejected=max_rejected, max_repeats=max_repeats,
+                               steering=_Steering(self, checker))
+            self._ask_tell = loop
+            loop.run()
+            sp, reasons, stopped = self.base_space, loop.reasons, loop.stopped
             if len(objective) == 0:
                 raise ZeronasError(f"no architecture of {sp.name!r} could be evaluated "
                                    f"({stopped}; {self.rejected} over budget)")
@@ -816,6 +744,56 @@ class NavigatorRun:
                         "applied at their recorded step (proposals so far)",
             },
         }
+
+
+class _Steering(Steering):
+    """The navigator's hooks into the shared ask/tell loop: pause, stop, queued steering and
+    injected architectures at each step boundary; publish each evaluation to the page."""
+
+    def __init__(self, run: NavigatorRun, checker: Any) -> None:
+        self.run = run
+        self.checker = checker
+        self.skey = space_key(run.base_space)
+
+    def before_step(self, steps: int) -> bool:
+        r = self.run
+        with r._cond:
+            r._step = steps
+            r._apply_pending()
+            while r._paused and not r._stop:
+                r._set_status("paused")
+                r._cond.wait(0.25)
+                r._apply_pending()
+            if r._stop:
+                return False
+            r._set_status("running")
+        return True
+
+    def injection(self) -> tuple[Any, str] | None:
+        r = self.run
+        with r._cond:
+            return r._injections.popleft() if r._injections else None
+
+    def allows(self, arch: Any) -> bool:
+        return self.run._restriction.allows(arch)
+
+    def extra(self, proposal: Proposal) -> dict[str, Any]:
+        r = self.run
+        measures = (r._measure(self.checker, self.skey, proposal.arch, proposal.key)
+                    if r.config.measure else {})
+        return {"flops": measures.get("flops"), "params": measures.get("params"),
+                "step": proposal.step, "injected": proposal.injected}
+
+    def evaluated(self, row: dict[str, Any], values: np.ndarray) -> None:
+        r = self.run
+        rec = _Record(row["arch"], dict(row["scores"]), row["flops"], row["params"],
+                      row["truth"], row["step"], row["injected"])
+        with r._cond:
+            r._evaluated = row["evaluation"]
+            r._shared.records.append(rec)
+            r._shared.values = [float(v) for v in values]
+            r._shared.history.append(row)
+            r._changed()
 
 
 def _load_truth(space: Any, data_dir: str | Path | None) -> Any:

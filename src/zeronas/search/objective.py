@@ -25,13 +25,14 @@ import dataclasses
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zeronas.bench.correlate import proxy_protocol
 from zeronas.execution.store import ScoreStore
-from zeronas.proxies.base import Batch, get_proxy
+from zeronas.proxies.base import Batch, ProxyContext, ProxySpec, get_proxy
 from zeronas.proxies.ensemble import aggregate, compose, expand
 from zeronas.proxies.runner import (
     ScoreSettings,
@@ -42,6 +43,9 @@ from zeronas.proxies.runner import (
 )
 from zeronas.search.base import SearchError
 from zeronas.spaces.base import Space
+
+if TYPE_CHECKING:
+    from zeronas.execution.executor import Executor
 
 DEFAULT_OBJECTIVE = "synflow+meco"
 """The default objective of ``zeronas search``: synflow and MeCo, combined by mean rank.
@@ -74,6 +78,50 @@ def parse_objective(proxies: str | Sequence[str]) -> list[str]:
 
 def _nan_key(x: float) -> float:
     return -math.inf if math.isnan(x) else x
+
+
+@dataclass(frozen=True)
+class ObjectiveJob:
+    """Everything needed to compute an objective's proxies for any architecture (sent once to
+    each worker of an executor): the space, the dataset the networks are built for, the
+    scoring settings, the proxy specs, the batch (None when no proxy reads data) and the
+    proxy context."""
+
+    space: Space[Any]
+    dataset: str
+    settings: ScoreSettings
+    specs: tuple[ProxySpec, ...]
+    batch: Batch | None
+    ctx: ProxyContext
+
+
+def compute_scores(job: ObjectiveJob, arch: Any, names: Sequence[str]
+                   ) -> tuple[dict[str, float], float]:
+    """Compute the proxies ``names`` of ``arch`` under ``job``: ``({name: value}, seconds per
+    proxy)``. The network is built for this call only (seeded): it is handed to the runner,
+    which rebuilds it instead of deep-copying it for each further proxy; proxies that share
+    passes share them, so the time is split evenly between them."""
+    by_name = {s.name: s for s in job.specs}
+    specs = [by_name[n] for n in names]
+    t0 = time.perf_counter()
+    weights = any(s.needs_weights for s in specs)
+
+    def build() -> Any:
+        return build_network(job.space, arch, job.dataset, job.settings.seed, meta=not weights)
+
+    batch = job.batch if any(s.needs_data for s in specs) else None
+    values = score_model(build(), specs, batch, dataclasses.replace(job.ctx, arch=arch),
+                         owned=True, fresh=build)
+    seconds = (time.perf_counter() - t0) / max(1, len(specs))
+    return {s.name: values[s.name] for s in specs}, seconds
+
+
+def objective_task(job: ObjectiveJob, item: tuple[str, tuple[str, ...]]
+                   ) -> tuple[dict[str, float], float]:
+    """An executor task: ``item`` is ``(architecture string, proxy names)``; scores it as
+    :func:`compute_scores` does in the driver."""
+    key, names = item
+    return compute_scores(job, job.space.from_str(key), names)
 
 
 class Objective:
@@ -109,6 +157,7 @@ class Objective:
                 proxy_protocol(s, space.name, dataset, settings)) for s in self.specs}
         self.ctx = make_context(space, dataset, settings)
         self._batch: Batch | None = None
+        self._job: ObjectiveJob | None = None
         self.archs: list[str] = []
         self._index: dict[str, int] = {}
         self.raw: dict[str, list[float]] = {s.name: [] for s in self.specs}
@@ -125,9 +174,15 @@ class Objective:
             self._batch = make_batch(self.space, self.dataset, self.settings)
         return self._batch
 
-    def score(self, arch: Any, key: str | None = None) -> dict[str, float]:
-        """Raw per-proxy scores of ``arch`` (store first), without adding it to the pool."""
-        key = key or self.space.to_str(arch)
+    def job(self) -> ObjectiveJob:
+        """What a worker needs to compute this objective's proxies (see :func:`objective_task`);
+        one object per objective, so an executor keeps its workers between rounds."""
+        if self._job is None:
+            self._job = ObjectiveJob(self.space, self.dataset, self.settings, tuple(self.specs),
+                                     self.batch, self.ctx)
+        return self._job
+
+    def _stored(self, key: str) -> dict[str, float]:
         have: dict[str, float] = {}
         if self.store is not None:
             for s in self.specs:
@@ -135,30 +190,65 @@ class Objective:
                 if key in got:
                     have[s.name] = got[key][0]
         self.reused += len(have)
-        missing = [s for s in self.specs if s.name not in have]
-        if missing:
-            t0 = time.perf_counter()
-            weights = any(s.needs_weights for s in missing)
+        return have
 
-            def build() -> Any:
-                return build_network(self.space, arch, self.dataset, self.settings.seed,
-                                     meta=not weights)
+    def _keep(self, key: str, values: dict[str, float], seconds: float) -> None:
+        """Count and store freshly computed ``values`` (``seconds``: per proxy)."""
+        self.scoring_seconds += seconds * len(values)
+        self.computed += len(values)
+        if self.store is not None:
+            for name, value in values.items():
+                self.store.put(self.space.name, key, {name: (value, seconds)}, self.keys[name])
 
-            batch = self.batch if any(s.needs_data for s in missing) else None
-            # the network is built for this call only: hand it over and rebuild (seeded,
-            # identical) instead of deep-copying it for each further proxy
-            values = score_model(build(), missing, batch,
-                                 dataclasses.replace(self.ctx, arch=arch),
-                                 owned=True, fresh=build)
-            seconds = (time.perf_counter() - t0) / len(missing)  # shared passes: split evenly
-            self.scoring_seconds += seconds * len(missing)
-            self.computed += len(missing)
-            have.update(values)
-            if self.store is not None:
-                for s in missing:
-                    self.store.put(self.space.name, key, {s.name: (values[s.name], seconds)},
-                                   self.keys[s.name])
-        return {s.name: have[s.name] for s in self.specs}
+    def score(self, arch: Any, key: str | None = None) -> dict[str, float]:
+        """Raw per-proxy scores of ``arch`` (store first), without adding it to the pool."""
+        key = key or self.space.to_str(arch)
+        return self.score_many([(arch, key)])[0]
+
+    def score_many(self, items: Sequence[tuple[Any, str]], executor: Executor | None = None
+                   ) -> list[dict[str, float]]:
+        """Raw per-proxy scores of each ``(arch, key)`` (store first), in order, without adding
+        them to the pool. What the store lacks is computed here, or on ``executor`` when more
+        than one architecture needs computing; either way each architecture is scored exactly
+        as :func:`compute_scores` scores it (same seeds, same batch), and the driver writes
+        the store as results arrive, so a failed task loses nothing else."""
+        have = [self._stored(key) for _, key in items]
+        todo = [i for i, h in enumerate(have) if len(h) < len(self.specs)]
+        missing = {i: tuple(s.name for s in self.specs if s.name not in have[i]) for i in todo}
+        if executor is None or len(todo) < 2:
+            for i in todo:
+                arch, key = items[i]
+                values, seconds = compute_scores(self.job(), arch, missing[i])
+                self._keep(key, values, seconds)
+                have[i].update(values)
+        else:
+            from zeronas.execution.executor import ExecutionError, TaskFailure
+
+            tasks = [(items[i][1], missing[i]) for i in todo]
+            failures: list[TaskFailure] = []
+            for j, result in executor.map(objective_task, self.job(), tasks):
+                if isinstance(result, TaskFailure):
+                    failures.append(result)
+                    continue
+                values, seconds = result
+                self._keep(tasks[j][0], values, seconds)
+                have[todo[j]].update(values)
+            if failures:
+                shown = "; ".join(f"{f.item[0]}: {f.error}" for f in failures[:3])
+                raise ExecutionError(
+                    f"{len(failures)} of {len(tasks)} architectures failed after "
+                    f"{executor.retries + 1} attempt(s): {shown}. Scores of the others are "
+                    "in the store; rerun the same command to retry only these")
+        return [{s.name: h[s.name] for s in self.specs} for h in have]
+
+    def add(self, key: str, scores: dict[str, float]) -> None:
+        """Add the architecture ``key`` with its raw ``scores`` to the pool (once)."""
+        if key in self._index:
+            return
+        self._index[key] = len(self.archs)
+        self.archs.append(key)
+        for n in self.raw:
+            self.raw[n].append(scores[n])
 
     def evaluate(self, arch: Any, key: str | None = None) -> dict[str, float]:
         """Score ``arch`` and add it to the pool (once: a second call only looks it up)."""
@@ -167,10 +257,7 @@ class Objective:
             i = self._index[key]
             return {n: v[i] for n, v in self.raw.items()}
         scores = self.score(arch, key)
-        self._index[key] = len(self.archs)
-        self.archs.append(key)
-        for n, v in scores.items():
-            self.raw[n].append(v)
+        self.add(key, scores)
         return scores
 
     def position(self, key: str) -> int:

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -27,12 +27,16 @@ from zeronas.errors import DataError, UnknownNameError
 from zeronas.execution.store import ScoreStore
 from zeronas.plotting import png_path, pyplot
 from zeronas.proxies.runner import ScoreSettings
-from zeronas.search.base import Searcher, SearchError, SpaceExhausted, make_searcher
+from zeronas.search.base import Searcher, SearchError, make_searcher
 from zeronas.search.constraints import ConstraintChecker, Constraints
+from zeronas.search.loop import AskTellLoop, default_caps
 from zeronas.search.objective import DEFAULT_OBJECTIVE, Objective
-from zeronas.search.pareto import COSTS, pareto_fitness, pareto_report, parse_objectives
+from zeronas.search.pareto import pareto_report, parse_objectives
 from zeronas.search.prune import PruneSearch
 from zeronas.spaces.base import Space, get_space
+
+if TYPE_CHECKING:
+    from zeronas.execution.executor import Executor
 
 DEFAULT_SEARCHER = "evolution"
 DEFAULT_BUDGET = 500
@@ -190,6 +194,8 @@ def run_search(
     max_rejected: int | None = None,
     max_repeats: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
+    parallel: int | None = None,
 ) -> SearchResult:
     """Search ``space`` for the architecture the objective ``proxies`` likes best.
 
@@ -225,6 +231,13 @@ def run_search(
       fitness; ``best`` stays the architecture the proxy objective ranks first.
     - ``ground_truth``: the benchmark truth to report (default: loaded for the space from
       ``data_dir`` or ``$ZERONAS_DATA`` when present; ``False``: none).
+    - ``executor``: score each round's candidates in parallel on it (see
+      :mod:`zeronas.execution.executor`); ``parallel``: candidates proposed per round
+      (default: the executor's workers, else 1). With ``parallel > 1`` the searcher is asked
+      for that many new candidates before any of them is told (batched evolution): the
+      result is deterministic for a seed and ``parallel``, whatever the executor or its
+      timing, and equals the sequential search for ``parallel=1`` (random search: for any
+      ``parallel``). Both are recorded in the protocol.
     - ``on_progress(done, total)``: called after each evaluation.
     """
     t_start = time.perf_counter()
@@ -233,14 +246,18 @@ def run_search(
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise SearchError(f"budget must be a positive integer, got {budget!r}")
     budget = int(budget)
+    if parallel is None:
+        parallel = executor.workers if executor is not None else 1
+    if isinstance(parallel, bool) or not isinstance(parallel, (int, np.integer)) or parallel < 1:
+        raise SearchError(f"parallel must be a positive integer, got {parallel!r}")
+    parallel = int(parallel)
     settings = settings if settings is not None else ScoreSettings(seed=seed)
     constraints = Constraints(max_flops, max_params, max_latency_ms, latency_fn)
     objective = Objective(proxies, sp, dataset, settings, store)
     srch = make_searcher(searcher, sp, seed, **dict(searcher_options or {}))
-    if max_rejected is None:
-        max_rejected = max(1000, 20 * budget)
-    if max_repeats is None:
-        max_repeats = max(1000, 50 * budget)
+    caps = default_caps(budget)
+    max_rejected = caps[0] if max_rejected is None else max_rejected
+    max_repeats = caps[1] if max_repeats is None else max_repeats
     gt = None if ground_truth is False else (ground_truth or _load_truth(sp, data_dir))
     truth_dataset = None
     if gt is not None:
@@ -253,7 +270,6 @@ def run_search(
     if costs and isinstance(srch, PruneSearch):
         raise SearchError("multi-objective search needs an ask/tell searcher (random or "
                           "evolution), not prune")
-    cost_rows: list[list[float]] = []
 
     def truth_of(key: str, ds: str | None = truth_dataset) -> float | None:
         return None if gt is None or ds is None else _float(gt.get(key, ds))
@@ -279,6 +295,10 @@ def run_search(
         **({"objectives": ["proxy", *costs]} if costs else {}),
         "max_rejected": max_rejected,
         "max_repeats": max_repeats,
+        "parallel": parallel,
+        "parallel_note": "candidates proposed per round and scored together before any is "
+                         "told; the result depends on it, never on the executor",
+        "executor": None if executor is None else executor.describe(),
         "ground_truth": None if gt is None else gt.description,
         "ground_truth_source": None if gt is None else gt.source,
         "truth_dataset": truth_dataset,
@@ -289,69 +309,21 @@ def run_search(
         "torch_threads": torch.get_num_threads(),
     }
     if isinstance(srch, PruneSearch):
+        for k in ("parallel", "parallel_note"):
+            protocol.pop(k)
+        if executor is not None:
+            protocol["executor_note"] = "not used: prune scores its supernets in this process"
         return _run_prune(srch, objective, sp, dataset, settings, store, checker, gt,
                           protocol, on_progress, t_start, cpu_start)
     if not isinstance(srch, Searcher):
         raise SearchError(f"searcher {searcher!r} is neither ask/tell nor prune")
 
-    history: list[dict[str, Any]] = []
-    rejected_keys: set[str] = set()
-    rejected = repeats = 0
-    reasons: dict[str, int] = {}
-    stopped = "budget"
-    values = np.zeros(0)
-
-    def score_of(arch: Any) -> float:
-        return float(values[objective.position(sp.to_str(arch))])
-
-    while len(objective) < budget:
-        try:
-            arch = srch.ask()
-        except SpaceExhausted:
-            stopped = "space exhausted"
-            break
-        key = sp.to_str(arch)
-        if key in objective:  # proposed again: answered from the pool, no budget spent
-            repeats += 1
-            srch.tell(arch, score_of(arch))
-            if repeats >= max_repeats:
-                stopped = "repeat cap"
-                break
-            continue
-        reason = "again (over budget)" if key in rejected_keys else checker.check(arch, key)
-        if reason is not None:
-            rejected += 1
-            rejected_keys.add(key)
-            kind = reason.split(" ")[0]
-            reasons[kind] = reasons.get(kind, 0) + 1
-            srch.reject(arch)
-            if rejected >= max_rejected:
-                stopped = "rejection cap"
-                break
-            continue
-        scores = objective.evaluate(arch, key)
-        values = objective.values()
-        if costs:  # multi-objective: steer by non-dominated sorting of the pool
-            measured = checker.measure(arch, key)
-            cost_rows.append([measured[COSTS[c]] for c in costs])
-            values = pareto_fitness(values, np.array(cost_rows))
-        if objective.pool_relative or costs:
-            srch.rescore(score_of)
-        srch.tell(arch, float(values[-1]))
-        b = objective.best(values)
-        best_key = objective.archs[b]
-        history.append({
-            "evaluation": len(objective),
-            "arch": key,
-            "scores": scores,
-            "aggregate": float(values[-1]),
-            "best_arch": best_key,
-            "best_aggregate": float(values[b]),
-            "truth": truth_of(key),
-            "best_truth": truth_of(best_key),
-        })
-        if on_progress is not None:
-            on_progress(len(objective), budget)
+    loop = AskTellLoop(srch, objective, checker, budget, truth_of, costs,
+                       max_rejected=max_rejected, max_repeats=max_repeats, executor=executor,
+                       parallel=parallel, on_progress=on_progress)
+    loop.run()
+    stopped, rejected, repeats = loop.stopped, loop.rejected, loop.repeats
+    history, reasons, cost_rows = loop.history, loop.reasons, loop.cost_rows
     if len(objective) == 0:
         limits = ", ".join(f"{k}={v}" for k, v in constraints.protocol().items()
                            if k.startswith("max_") and v is not None)
