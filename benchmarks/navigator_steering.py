@@ -61,6 +61,16 @@ def main() -> None:
             "final_true_accuracy_mean": float(np.mean([r["final_true_accuracy"] for r in sel])),
             "evaluations_to_final_mean": float(np.mean([r["evaluations_to_final"] for r in sel])),
         }
+    pairs = []
+    for seed in a.seeds.split(","):
+        u, st = (next(r for r in rows if r["seed"] == int(seed) and r["steered"] == flag)
+                 for flag in (False, True))
+        pairs.append({"seed": int(seed),
+                      "same_or_better": st["final_true_accuracy"] >= u["final_true_accuracy"],
+                      "fewer_evaluations": st["evaluations_to_final"] < u["evaluations_to_final"]})
+    summary["seeds_same_or_better_in_fewer"] = sum(
+        p["same_or_better"] and p["fewer_evaluations"] for p in pairs)
+    summary["pairs"] = pairs
     out = {"protocol": {"space": "nb201", "dataset": "cifar10 (NB201 200-epoch test accuracy)",
                         "searcher": "evolution (population 50, sample 10)",
                         "proxies": a.proxies, "budget": a.budget, "seeds": a.seeds,

@@ -468,7 +468,7 @@ def train_predictor_cmd(
 
 
 # commands defined in their own modules register themselves on `app` when imported
-from zeronas import cli_hardware, cli_navigator  # noqa: E402,F401
+from zeronas import cli_hardware, cli_navigator, cli_tgnas  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,76 @@
+"""``zeronas transfer-matrix``: the TG-NAS leave-one-space-out matrix.
+
+Registered on the main typer app when this module is imported (``zeronas.cli`` imports it).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from zeronas.cli import _console, _progress, app, user_errors
+from zeronas.errors import ZeronasError
+
+
+@app.command("transfer-matrix")
+@user_errors
+def transfer_matrix_cmd(
+    spaces: str = typer.Option(
+        "nb201:cifar10,darts:cifar10,tnb101_micro:class_scene,tnb101_macro:class_scene",
+        help="Spaces with ground truth, each as space:dataset (comma-separated)."),
+    seed: int = typer.Option(0, help="Seed of the splits, the training and the samples."),
+    eval_sample: str = typer.Option(
+        "1000", help="Architectures scored per space (seeded), or 'all'."),
+    out: Path = typer.Option(Path("results/transfer_matrix.json"), help="Result JSON."),
+    weights_dir: Path | None = typer.Option(
+        None, help="Also save the leave-one-out weights (tgnas_loo_<space>.pt) and one "
+                   "trained on every space (tgnas_all.pt) here."),
+    plot: bool = typer.Option(True, help="Write the heat map (needs matplotlib)."),
+) -> None:
+    """Train TG-NAS on each space, score every other; print and write the Spearman matrix."""
+    from zeronas.bench.correlate import parse_sample
+    from zeronas.predictors.tgnas.transfer import parse_spaces, transfer_matrix
+
+    chosen = parse_spaces(spaces)
+    n = parse_sample(eval_sample, "--eval-sample")
+    console = _console()
+    steps = 3 * len(chosen) + (1 if weights_dir is not None else 0)
+    with _progress(console) as progress:
+        task = progress.add_task("transfer matrix", total=steps)
+
+        started = [0]
+
+        def on_step(message: str) -> None:  # called before each step: the previous is done
+            progress.update(task, completed=started[0], description=message)
+            started[0] += 1
+
+        result = transfer_matrix(chosen, seed=seed, eval_sample=n, weights_dir=weights_dir,
+                                 command="zeronas " + " ".join(sys.argv[1:]), on_step=on_step)
+        progress.update(task, completed=steps)
+    table = Table(title="TG-NAS transfer: Spearman (rows trained on, columns scored; "
+                        "* held-out split of the row's own space)")
+    table.add_column("trained on")
+    for s in result.spaces:
+        table.add_column(f"{s}\n{result.datasets[s]}", justify="right")
+    for i, s in enumerate(result.spaces):
+        table.add_row(s, *(f"{result.spearman[i, j]:.3f}" + ("*" if i == j else "")
+                           for j in range(len(result.spaces))))
+    table.add_row("all others (LOO)",
+                  *(f"{result.leave_one_out[s]['spearman']:.3f}" for s in result.spaces))
+    table.add_row("params", *(f"{result.params[s]['spearman']:.3f}" for s in result.spaces))
+    console.print(table)
+    summary = result.summary()
+    console.print(f"leave-one-out beats params on {len(summary['beats_params_on'])} of "
+                  f"{len(result.spaces)} spaces ({', '.join(summary['beats_params_on']) or '-'});"
+                  f" worst loss {summary['worst_loss_to_params']:.3f}")
+    written = [result.write(out)]
+    if plot:
+        try:
+            written.append(result.plot(out))
+        except ZeronasError as exc:
+            console.print(f"[yellow]no plot: {exc}[/yellow]")
+    for p in written:
+        console.print(f"wrote {p}")

@@ -1,0 +1,257 @@
+"""The TG-NAS leave-one-space-out matrix: train on one space, score the others.
+
+TG-NAS's claim is transfer: a predictor trained on one search space ranks architectures of
+another, through the text of their operators. :func:`transfer_matrix` measures it over the
+spaces with ground truth (default :data:`DEFAULT_SPACES`, one dataset or task each):
+
+- **matrix** (rows trained on, columns scored): Spearman (and Kendall) of a predictor trained
+  on the row's space alone against the column space's ground truth. Off the diagonal the
+  column is scored on its evaluation sample (every row the same architectures); on the
+  diagonal, where the predictor was trained on the column's own space, only the held-out
+  split of that training run counts (architectures it never saw), and the entry says so.
+- **leave-one-out**: for each space, a predictor trained on *all the other* spaces together
+  scores it: the honest default for a space, since it never saw the space.
+- **params**: the parameter count on the same evaluation sample, the baseline every learned
+  proxy must beat.
+
+``weights_dir`` keeps the leave-one-out weight files (``tgnas_loo_<space>.pt``) and one
+trained on every space (``tgnas_all.pt``); each file's metadata records what it was trained
+on and the command, like any weights :func:`~zeronas.predictors.tgnas.train_predictor` saves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zeronas.errors import ZeronasError
+from zeronas.plotting import png_path, pyplot
+
+DEFAULT_SPACES: dict[str, str] = {
+    "nb201": "cifar10",
+    "darts": "cifar10",
+    "tnb101_micro": "class_scene",
+    "tnb101_macro": "class_scene",
+}
+"""The spaces of the matrix and the dataset (or task) of each one's ground truth."""
+EVAL_SAMPLE = 1000
+"""Architectures per column (seeded sample; all when the space has fewer)."""
+
+StepFn = Callable[[str], None]
+
+
+@dataclass
+class TransferMatrix:
+    """The result of :func:`transfer_matrix` (see the module docstring); :meth:`to_json`
+    is the file layout."""
+
+    spaces: list[str]
+    datasets: dict[str, str]
+    spearman: np.ndarray
+    kendall: np.ndarray
+    leave_one_out: dict[str, dict[str, Any]]
+    params: dict[str, dict[str, float]]
+    protocol: dict[str, Any]
+    eval_n: dict[str, int] = field(default_factory=dict)
+    diagonal_n: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"protocol", "spaces", "datasets", "matrix": {"spearman", "kendall"} (rows
+        trained on, columns scored), "diagonal_n", "eval_n", "leave_one_out", "params",
+        "summary"}``."""
+        return {
+            "protocol": self.protocol,
+            "spaces": self.spaces,
+            "datasets": self.datasets,
+            "matrix": {"rows": "trained on", "columns": "scored",
+                       "spearman": self.spearman.tolist(), "kendall": self.kendall.tolist()},
+            "eval_n": self.eval_n,
+            "diagonal_n": self.diagonal_n,
+            "leave_one_out": self.leave_one_out,
+            "params": self.params,
+            "summary": self.summary(),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Where the leave-one-out predictor beats ``params`` (Spearman), and its worst loss."""
+        diffs = {s: self.leave_one_out[s]["spearman"] - self.params[s]["spearman"]
+                 for s in self.spaces}
+        return {"beats_params_on": [s for s, d in diffs.items() if d > 0],
+                "spearman_minus_params": diffs,
+                "worst_loss_to_params": float(min(0.0, *diffs.values()))}
+
+    def write(self, out: str | os.PathLike[str]) -> Path:
+        """Write the JSON to ``out`` (folders created)."""
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        return path
+
+    def plot(self, out: str | os.PathLike[str]) -> Path:
+        """A heat map of the Spearman matrix, with the leave-one-out and params rows under
+        it (PNG; a ``.json`` suffix is replaced). Needs matplotlib (the plot extra)."""
+        plt = pyplot(ZeronasError)
+        path = png_path(out)
+        rows = [*(f"trained on {s}" for s in self.spaces), "all others (LOO)", "params"]
+        grid = np.vstack([self.spearman,
+                          [self.leave_one_out[s]["spearman"] for s in self.spaces],
+                          [self.params[s]["spearman"] for s in self.spaces]])
+        fig, ax = plt.subplots(figsize=(1.6 * len(self.spaces) + 2.6, 0.5 * len(rows) + 1.4),
+                               dpi=110)
+        im = ax.imshow(grid, cmap="viridis", vmin=min(0.0, float(np.nanmin(grid))), vmax=1.0)
+        ax.set_xticks(range(len(self.spaces)),
+                      [f"{s}\n{self.datasets[s]}" for s in self.spaces], fontsize=7)
+        ax.set_yticks(range(len(rows)), rows, fontsize=7)
+        ax.axhline(len(self.spaces) - 0.5, color="white", lw=2)
+        for i in range(grid.shape[0]):
+            for j in range(grid.shape[1]):
+                mark = "*" if i == j and i < len(self.spaces) else ""
+                ax.text(j, i, f"{grid[i, j]:.2f}{mark}", ha="center", va="center",
+                        fontsize=7, color="white" if grid[i, j] < 0.6 else "black")
+        ax.set_title("TG-NAS transfer, Spearman (columns scored; * held-out split)", fontsize=8)
+        fig.colorbar(im, ax=ax, fraction=0.04)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+
+def _agree(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    from zeronas.bench.evaluate import agreement
+
+    a = agreement(pred, truth, True)
+    return {"spearman": float(a.spearman), "kendall": float(a.kendall)}
+
+
+def _params(space: Any, dataset: str, archs: list[Any]) -> np.ndarray:
+    from zeronas.hardware.measures import count_params
+    from zeronas.proxies.runner import build_network
+
+    return np.array([count_params(build_network(space, a, dataset, 0, meta=True))
+                     for a in archs], dtype=float)
+
+
+def transfer_matrix(
+    spaces: Mapping[str, str] | None = None,
+    *,
+    seed: int = 0,
+    eval_sample: int | None = EVAL_SAMPLE,
+    data: str | os.PathLike[str] | None = None,
+    weights_dir: str | os.PathLike[str] | None = None,
+    command: str | None = None,
+    settings: Any = None,
+    config: Any = None,
+    on_step: StepFn | None = None,
+) -> TransferMatrix:
+    """Train and score the matrix over ``spaces`` (``{space: dataset}``, default
+    :data:`DEFAULT_SPACES`; at least two). ``eval_sample``: architectures per column
+    (seeded; None: all). ``settings``/``config``: :class:`TrainSettings`/:class:`GCNConfig`
+    for every training run (defaults: those of ``zeronas train-predictor``).
+    ``on_step(message)`` is called before each training run and column."""
+    from zeronas.predictors.tgnas.predictor import Predictor
+    from zeronas.predictors.tgnas.training import fit_graphs, load_group
+
+    spaces = dict(DEFAULT_SPACES if spaces is None else spaces)
+    if len(spaces) < 2:
+        raise ZeronasError(f"a transfer matrix needs at least two spaces, got {list(spaces)}")
+    names = list(spaces)
+    step = on_step or (lambda message: None)
+    t0 = time.perf_counter()
+    groups, evals, params = {}, {}, {}
+    for s in names:
+        step(f"ground truth and params of {s}")
+        group, space, archs = load_group(s, spaces[s], data)
+        idx = np.arange(len(archs))
+        if eval_sample is not None and eval_sample < len(archs):
+            rng = np.random.default_rng(seed)
+            idx = np.sort(rng.choice(len(archs), size=eval_sample, replace=False))
+        groups[s] = group
+        evals[s] = (space, [archs[i] for i in idx], group.targets[idx])
+        params[s] = _agree(_params(space, spaces[s], evals[s][1]), evals[s][2])
+
+    def fit(train_on: list[str]) -> Any:
+        step("training on " + "+".join(train_on))
+        return fit_graphs([groups[s] for s in train_on], seed=seed, config=config,
+                          settings=settings)
+
+    def score(result: Any, s: str) -> dict[str, float]:
+        space, archs, truth = evals[s]
+        return _agree(Predictor(result.model, result.metadata).predict(space, archs), truth)
+
+    n = len(names)
+    rho, tau = np.full((n, n), np.nan), np.full((n, n), np.nan)
+    diag_n: dict[str, int] = {}
+    for i, s in enumerate(names):
+        res = fit([s])
+        held = res.metadata["heldout"][s]
+        rho[i, i], tau[i, i] = held["spearman"], held["kendall"]
+        diag_n[s] = int(held["n"])
+        for j, other in enumerate(names):
+            if j != i:
+                got = score(res, other)
+                rho[i, j], tau[i, j] = got["spearman"], got["kendall"]
+    loo: dict[str, dict[str, Any]] = {}
+    out_dir = None if weights_dir is None else Path(weights_dir)
+    for s in names:
+        others = [o for o in names if o != s]
+        res = fit(others)
+        loo[s] = {**score(res, s), "trained_on": others}
+        if out_dir is not None:
+            _save(res, out_dir / f"tgnas_loo_{s}.pt", others, spaces, command)
+    if out_dir is not None:
+        _save(fit(names), out_dir / "tgnas_all.pt", names, spaces, command)
+    protocol = {
+        "spaces": spaces,
+        "seed": seed,
+        "eval_sample": eval_sample,
+        "eval_note": "off-diagonal, leave-one-out and params entries: the column space's "
+                     "seeded evaluation sample; diagonal: the held-out split (never seen in "
+                     "training) of the row's own training run",
+        "training": "zeronas train-predictor defaults (90% labelled, 10% of those for early "
+                    "stopping, pairwise logistic loss), per row on the row's space alone; "
+                    "leave-one-out on every other space together",
+        "params_note": "parameter count of the network built for the column's dataset",
+        "seconds": time.perf_counter() - t0,
+        **({"command": command} if command else {}),
+    }
+    return TransferMatrix(names, spaces, rho, tau, loo, params, protocol,
+                          {s: len(evals[s][1]) for s in names}, diag_n)
+
+
+def _save(result: Any, path: Path, trained_on: list[str], spaces: Mapping[str, str],
+          command: str | None) -> None:
+    from zeronas.predictors.tgnas.predictor import save_weights
+
+    meta = dict(result.metadata)
+    meta["datasets"] = {s: spaces[s] for s in trained_on}
+    meta["ground_truth"] = dict(meta["datasets"])
+    if command:
+        meta["command"] = command
+    save_weights(path, result.model, meta)
+
+
+def parse_spaces(text: str) -> dict[str, str]:
+    """``"nb201:cifar10,darts:cifar10,..."`` as ``{space: dataset}``; a space without
+    ``:dataset`` takes its :data:`DEFAULT_SPACES` dataset."""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, ds = part.partition(":")
+        name, ds = name.strip(), ds.strip()
+        if not ds:
+            if name not in DEFAULT_SPACES:
+                raise ZeronasError(f"give a dataset for space {name!r} as {name}:DATASET")
+            ds = DEFAULT_SPACES[name]
+        if name in out:
+            raise ZeronasError(f"space {name!r} listed twice in {text!r}")
+        out[name] = ds
+    return out
+
+
+__all__ = ["DEFAULT_SPACES", "EVAL_SAMPLE", "TransferMatrix", "parse_spaces", "transfer_matrix"]
