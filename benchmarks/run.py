@@ -9,6 +9,12 @@ Prints one line per measurement and writes ``results/bench.json``.
   batch; then all gradient proxies requested together (shared passes) against the most
   expensive of them alone. Targets (issue 4): zico <= 2.6x, single-pass gradient proxies
   <= 1.5x, all gradient proxies together <= 2x the most expensive alone.
+- tgnas: predicting all 15,625 NB201 architectures (graph encoding included, then again with
+  the encodings cached) next to counting their parameters on the meta device (timed on a
+  seeded 1,000 and scaled; target, issue 5: prediction under 2 s on 2 cores);
+- parallel search: random search (synflow+naswot, synthetic batch) serially and on a local
+  process pool with one worker per core, as a speed-up ratio; the two must propose and score
+  the same candidates.
 """
 
 from __future__ import annotations
@@ -130,6 +136,58 @@ def bench_proxies(archs, sp, settings: ScoreSettings) -> dict[str, dict[str, flo
     return out
 
 
+def bench_tgnas(sp) -> dict[str, float]:
+    """All of NB201 through the TG-NAS predictor vs parameter counts of the same networks."""
+    from zeronas.predictors.tgnas.predictor import Predictor, read_weights, shipped_weights
+
+    archs = list(sp)
+    model, meta = read_weights(shipped_weights()["darts"])
+    pred = Predictor(model, meta)
+    t0 = time.perf_counter()
+    pred.predict(sp, archs)
+    cold = time.perf_counter() - t0
+    warm = _best(lambda: pred.predict(sp, archs), repeat=2)
+    rng = np.random.default_rng(0)
+    sample = [archs[i] for i in rng.choice(len(archs), 1000, replace=False)]
+    t0 = time.perf_counter()
+    for a in sample:
+        count_params(build_network(sp, a, "cifar10", 0, meta=True))
+    params = (time.perf_counter() - t0) / len(sample) * len(archs)
+    verdict = "ok" if cold < 2.0 else "OVER"
+    print(f"tgnas       {len(archs)} NB201 archs: {cold:6.2f} s with graph encoding "
+          f"({verdict}, target < 2 s), {warm:6.2f} s cached | params on meta {params:6.1f} s "
+          f"(1,000 timed, scaled) | {params / cold:5.1f}x faster than params")
+    return {"predict_seconds": cold, "predict_cached_seconds": warm,
+            "params_seconds_scaled": params, "speedup_vs_params": params / cold}
+
+
+def bench_parallel_search(budget: int = 60) -> dict[str, float]:
+    """Random search serially and on a local pool (one worker per core, 1 thread each)."""
+    from zeronas.execution.executor import LocalExecutor, available_cores
+    from zeronas.search import run_search
+
+    cores = available_cores()
+    settings = ScoreSettings(batch_size=64, batches=1, seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        kw = dict(ground_truth=False, settings=settings)
+        serial = run_search("nb201", "synflow,naswot", "random", budget, 0, **kw)
+        with LocalExecutor(workers=cores, threads=1) as ex:
+            pooled = run_search("nb201", "synflow,naswot", "random", budget, 0, executor=ex,
+                                parallel=4 * cores, **kw)
+    finally:
+        torch.set_num_threads(threads)
+    same = ([(h["arch"], h["scores"]) for h in serial.history]
+            == [(h["arch"], h["scores"]) for h in pooled.history])
+    ratio = serial.seconds / pooled.seconds
+    print(f"search      random, {budget} NB201 archs, synflow+naswot: serial "
+          f"{serial.seconds:6.1f} s | {cores} workers {pooled.seconds:6.1f} s | speed-up "
+          f"{ratio:4.2f}x | same candidates and scores: {same}")
+    return {"serial_seconds": serial.seconds, "parallel_seconds": pooled.seconds,
+            "workers": cores, "speedup": ratio, "identical": same}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--archs", type=int, default=20)
@@ -143,7 +201,8 @@ def main() -> None:
     settings = ScoreSettings(batch_size=64, batches=2, seed=0, data=DataSpec(args.data))
     print(f"{args.archs} NB201 architectures (seed 0), {torch.get_num_threads()} torch threads")
     report = {"structural": bench_structural(archs, sp), "mbv2_flops": bench_mbv2_flops(),
-              "proxies": bench_proxies(archs, sp, settings)}
+              "proxies": bench_proxies(archs, sp, settings), "tgnas": bench_tgnas(sp),
+              "parallel_search": bench_parallel_search()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
