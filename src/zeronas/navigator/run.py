@@ -1,8 +1,9 @@
 """A search that can be watched and steered while it runs, and replayed exactly afterwards.
 
-:class:`NavigatorRun` is the ask/tell loop of :func:`zeronas.search.run.run_search` (same
-objective, constraints, store, budget and result layout), with a step boundary before every
-``ask`` where it
+:class:`NavigatorRun` runs the ask/tell loop :func:`zeronas.search.run.run_search` runs
+(:class:`~zeronas.search.loop.AskTellLoop`: same objective, constraints, store, budget and
+result layout) with the navigator's :class:`~zeronas.search.loop.Steering` hooks, so at the
+step boundary before every ``ask`` it
 
 - waits while paused (``pause``/``resume``), and ends the run on ``stop``;
 - applies the steering the user queued since the last step: ``exclude``/``include``/``pin``/
