@@ -378,6 +378,28 @@ def test_prune_nb201_tiny_supernet(tmp_path, tiny201):
     assert again.best["arch"] == r.best["arch"] and again.cost["supernets_computed"] == 0
 
 
+def test_prune_discretize_rule_is_zero_cost_pt(tiny201):
+    """Zero-Cost-PT: edges decided one at a time (seeded order), each keeping the op whose
+    removal lowers the objective most: k + 1 supernet evaluations per edge."""
+    sp = tiny201
+    opts = {"ops": ("none", "skip_connect", "nor_conv_3x3"), "C": 4, "N": 1,
+            "rule": "discretize"}
+    assert make_searcher("prune", sp, 0, **opts).expected_evaluations() == 6 * 4
+    runs = [run_search(sp, "synflow", "prune", seed=s, settings=SETTINGS, ground_truth=False,
+                       searcher_options=opts) for s in (0, 0, 1)]
+    assert runs[0].best["arch"] == runs[1].best["arch"] and runs[0].evaluated == 24
+    hist = runs[0].history
+    assert [h["stage"] for h in hist] == ["discretize"] * 6
+    assert sorted(h["edge"] for h in hist) == sorted(h["edge"] for h in runs[2].history)
+    assert [h["edge"] for h in hist] != [h["edge"] for h in runs[2].history]  # seeded order
+    # synflow (BN off) loses most when a convolution is removed: every edge keeps it
+    assert {h["kept"] for h in hist} == {"nor_conv_3x3"}
+    assert set(sp.from_str(runs[0].best["arch"]).ops) == {"nor_conv_3x3"}
+    assert runs[0].protocol["searcher_options"]["rule"] == "discretize"
+    with pytest.raises(SearchError, match="unknown prune rule"):
+        make_searcher("prune", sp, 0, rule="greedy")
+
+
 def test_prune_darts_tiny_supernet(fake_proxies):
     sp = get_space("darts", distinct_inputs=True)
     ops = ("max_pool_3x3", "sep_conv_3x3")

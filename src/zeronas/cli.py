@@ -357,6 +357,8 @@ def search_cmd(
     parallel: int | None = typer.Option(
         None, min=1, help="Candidates proposed per round and scored together (default: the "
                           "executor's workers, else 1); the result depends on it."),
+    prune_rule: str | None = typer.Option(
+        None, help="Prune: 'prune' (TE-NAS, default) or 'discretize' (Zero-Cost-PT)."),
 ) -> None:
     """Search a space for the architecture the objective ranks best, under budgets."""
     from zeronas.bench.data import parse_data
@@ -368,7 +370,8 @@ def search_cmd(
     sp = get_space(space)
     settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
                              data=parse_data(data))
-    opts = searcher_options(population_size=population_size, sample_size=sample_size)
+    opts = searcher_options(population_size=population_size, sample_size=sample_size,
+                            rule=prune_rule)
     console = _console()
     with ScoreStore(store) as db, _progress(console, transient=as_json) as progress:
         task = progress.add_task(f"{searcher} on {space}", total=None)

@@ -51,6 +51,12 @@ from zeronas.search.objective import COMBINE_METHOD, parse_objective
 from zeronas.search.supernet import DARTS_EDGES, DARTS_STEPS, State, build_supernet
 from zeronas.spaces.base import Space
 
+RULES = {
+    "prune": "one op pruned per edge and round (lowest aggregated importance), TE-NAS style",
+    "discretize": "Zero-Cost-PT: edges decided one at a time in a seeded random order, each "
+                  "keeping the op whose removal lowers the objective most",
+}
+"""How the supernet shrinks (the ``rule`` option)."""
 NB201_SIZE = {"C": 16, "N": 1}
 DARTS_SIZE = {"C": 8, "layers": 3}
 """Default supernet sizes. On a CPU the cost of scoring a supernet is mostly per module (the
@@ -88,12 +94,16 @@ class PruneSearch:
     name = "prune"
 
     def __init__(self, space: Space[Any], seed: int = 0, ops: Sequence[str] | None = None,
-                 C: int | None = None, N: int | None = None, layers: int | None = None) -> None:
+                 C: int | None = None, N: int | None = None, layers: int | None = None,
+                 rule: str = "prune") -> None:
         if space.name not in ("nb201", "darts"):
             raise SearchError(
                 f"pruning search needs a cell space with a supernet (nb201 or darts), got "
                 f"{space.name!r}: use the random or evolution searcher"
             )
+        if rule not in RULES:
+            raise SearchError(f"unknown prune rule {rule!r}: expected one of {', '.join(RULES)}")
+        self.rule = rule
         self.space = space
         self.seed = int(seed)
         all_ops = tuple(space.ops)  # type: ignore[attr-defined]
@@ -120,7 +130,7 @@ class PruneSearch:
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"seed": self.seed, "ops": list(self.ops), "supernet": dict(self.size),
-                "edge_rule": "one op pruned per edge and round (lowest aggregated importance)",
+                "rule": self.rule, "edge_rule": RULES[self.rule],
                 "aggregation": COMBINE_METHOD}
 
     def expected_evaluations(self) -> int:
@@ -128,11 +138,15 @@ class PruneSearch:
         k = len(self.ops)
         if self.space.name == "nb201":
             edges, extra = 6, 0
+            if self.rule == "discretize":
+                return edges * (k + 1)
         else:
             edges = 2 * len(DARTS_EDGES)
             # input selection: node with m inputs needs m - 2 rounds removing one each
             extra = 2 * sum(sum(m - r for r in range(m - 2)) for m in range(3, 2 + DARTS_STEPS))
             extra += DARTS_STEPS - 1  # one evaluation of the current supernet per round
+        if self.rule == "discretize":
+            return edges * (k + 1) + extra
         return edges * sum(range(2, k + 1)) + (k - 1) + extra
 
     # ------------------------------------------------------------------ running
@@ -205,6 +219,23 @@ class PruneSearch:
 
         state: dict[Hashable, tuple[str, ...]] = supernet.full_state()
         rounds: list[dict[str, Any]] = []
+        # -------- Zero-Cost-PT: decide one edge at a time, in a seeded random order
+        if self.rule == "discretize":
+            order = list(state)
+            np.random.default_rng(self.seed).shuffle(order)  # type: ignore[arg-type]
+            for e in order:
+                if len(state[e]) < 2:
+                    continue
+                current = score(state)
+                cands = list(state[e])
+                without = [score({**state, e: tuple(o for o in cands if o != op)})
+                           for op in cands]
+                imp = importance(current, without)
+                i = max(range(len(cands)),
+                        key=lambda i: (_nan_low(imp[i]), -self.ops.index(cands[i])))
+                state[e] = (cands[i],)
+                rounds.append({"stage": "discretize", "edge": _edge_name(e),
+                               "candidates": len(cands), "kept": cands[i]})
         # -------- op pruning: one op per edge per round
         while any(len(v) > 1 for v in state.values()):
             current = score(state)

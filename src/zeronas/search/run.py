@@ -148,6 +148,7 @@ def searcher_options(
     N: int | None = None,
     layers: int | None = None,
     ops: str | Sequence[str] | None = None,
+    rule: str | None = None,
 ) -> dict[str, Any]:
     """The ``searcher_options`` of :func:`run_search` from CLI-style values (None = unset;
     ``ops`` may be comma-separated). An option the chosen searcher does not take is an error
@@ -155,7 +156,7 @@ def searcher_options(
     if isinstance(ops, str):
         ops = [o.strip() for o in ops.split(",") if o.strip()]
     given = {"population_size": population_size, "sample_size": sample_size, "C": C, "N": N,
-             "layers": layers, "ops": None if ops is None else tuple(ops)}
+             "layers": layers, "ops": None if ops is None else tuple(ops), "rule": rule}
     return {k: v for k, v in given.items() if v is not None}
 
 
