@@ -498,7 +498,10 @@ def test_browser_exclude_op(tmp_path, tiny_space):
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, cell))
             action = next(a for a in run.actions if a["kind"] == "exclude")
             wait.until(lambda d: run.evaluated >= action["evaluation"] + 25)
-            assert "queued" in driver.find_element(By.ID, "message").text
+            # the page said "queued" on the click, then "applied at evaluation N" once the
+            # action showed up in the run's action list
+            applied = f"exclude applied at evaluation {action['evaluation']}: {op} on edge {edge}"
+            wait.until(lambda d: d.find_element(By.ID, "message").text == applied)
             run.stop(wait=30)
             driver.quit()
     finally:

@@ -13,6 +13,7 @@
   let clickBound = false;
   let lastOps = "";
   let lastActions = -1;
+  let queued = null;  // the last action the server queued, until it shows as applied
 
   function $(id) { return document.getElementById(id); }
   function fmt(v, digits) {
@@ -221,6 +222,15 @@
   function renderActions(v) {
     if (v.actions.length === lastActions) return;
     lastActions = v.actions.length;
+    if (queued) {  // the queued action has been applied: say when, instead of "queued"
+      const done = v.actions.find((a) => a.seq > queued.after && a.kind === queued.kind
+        && JSON.stringify(a.payload) === JSON.stringify(queued.payload));
+      if (done) {
+        say(done.kind + " applied at evaluation " + done.evaluation + (done.payload.op
+          ? ": " + done.payload.op + " on edge " + done.payload.edge : ""), false);
+        queued = null;
+      }
+    }
     $("actions").innerHTML = v.actions.map((a) => "<li>evaluation " + a.evaluation + " (step "
       + a.step + "): " + esc(a.kind) + " " + esc(JSON.stringify(a.payload)) + "</li>").join("");
   }
@@ -251,6 +261,11 @@
         if (!r.ok) { say(body.error || ("HTTP " + r.status), true); return null; }
         say(kind + " " + (body.state || "done") + (body.payload && body.payload.op
           ? ": " + body.payload.op + " on edge " + body.payload.edge : ""), false);
+        if (body.state === "queued") {
+          const seqs = view ? view.actions.map((a) => a.seq) : [];
+          queued = { kind: body.kind, payload: body.payload,
+            after: seqs.length ? Math.max(...seqs) : 0 };
+        }
         return body;
       })).catch((err) => say("request failed: " + err, true));
   }
