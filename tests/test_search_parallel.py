@@ -111,3 +111,32 @@ def test_cli_search_records_executor_and_rounds(tmp_path):
     assert proto["executor"]["executor"] == "local" and proto["executor"]["workers"] == 1
     bad = CliRunner().invoke(app, ["search", "--parallel", "0", "--out", str(out)])
     assert bad.exit_code == 2
+
+
+def test_a_task_that_keeps_failing_is_named_and_the_rest_is_stored(tmp_path, tiny201,
+                                                                   monkeypatch):
+    import zeronas.search.objective as objective_module
+    from zeronas.execution.executor import ExecutionError
+    from zeronas.execution.store import ScoreStore
+    from zeronas.search.objective import Objective
+
+    real = objective_module.compute_scores
+    bad = tiny201.to_str(tiny201[1])
+
+    def flaky(job, arch, names):
+        if job.space.to_str(arch) == bad:
+            raise RuntimeError("worker lost")
+        return real(job, arch, names)
+
+    monkeypatch.setattr(objective_module, "compute_scores", flaky)
+    items = [(tiny201[i], tiny201.to_str(tiny201[i])) for i in range(3)]
+    with ScoreStore(tmp_path / "s.sqlite") as db:
+        ob = Objective("params", tiny201, "cifar10", SETTINGS, db)
+        with LocalExecutor(workers=1, threads=1, retries=1) as ex, \
+                pytest.raises(ExecutionError, match=r"1 of 3 .* after 2 attempt.*worker lost"):
+            ob.score_many(items, ex)
+        assert ob.computed == 2  # the other two were scored and stored
+        again = Objective("params", tiny201, "cifar10", SETTINGS, db)
+        monkeypatch.setattr(objective_module, "compute_scores", real)
+        scores = again.score_many(items)
+    assert again.reused == 2 and again.computed == 1 and len(scores) == 3

@@ -454,6 +454,18 @@ def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict
     return {"values": values, "baseline": baseline}
 
 
+def failed_architectures(failures: Sequence[TaskFailure], total: int, retries: int
+                         ) -> ExecutionError:
+    """The error for scoring tasks (items ``(arch string, ...)``) that failed after every
+    retry: names the first three, says that everything else is stored."""
+    shown = "; ".join(f"{f.item[0]}: {f.error} ({f.attempts} attempts)" for f in failures[:3])
+    more = f" and {len(failures) - 3} more" if len(failures) > 3 else ""
+    return ExecutionError(
+        f"{len(failures)} of {total} architectures failed after {retries + 1} attempt(s) and "
+        f"were not stored: {shown}{more}. Everything else is in the store; rerun the same "
+        "command to retry only these")
+
+
 def score_in_parallel(
     executor: Executor,
     job: ScoringJob,
@@ -501,11 +513,4 @@ def score_in_parallel(
         if on_progress is not None:
             on_progress(done, len(archs))
     if failures:
-        shown = "; ".join(f"{f.item[0]}: {f.error} ({f.attempts} attempts)"
-                          for f in failures[:3])
-        more = f" and {len(failures) - 3} more" if len(failures) > 3 else ""
-        raise ExecutionError(
-            f"{len(failures)} of {len(items)} architectures failed after "
-            f"{executor.retries + 1} attempt(s) and were not stored: {shown}{more}. "
-            "Everything else is in the store; rerun the same command to retry only these"
-        )
+        raise failed_architectures(failures, len(items), executor.retries)

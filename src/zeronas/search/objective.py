@@ -222,7 +222,7 @@ class Objective:
                 self._keep(key, values, seconds)
                 have[i].update(values)
         else:
-            from zeronas.execution.executor import ExecutionError, TaskFailure
+            from zeronas.execution.executor import TaskFailure, failed_architectures
 
             tasks = [(items[i][1], missing[i]) for i in todo]
             failures: list[TaskFailure] = []
@@ -234,11 +234,7 @@ class Objective:
                 self._keep(tasks[j][0], values, seconds)
                 have[todo[j]].update(values)
             if failures:
-                shown = "; ".join(f"{f.item[0]}: {f.error}" for f in failures[:3])
-                raise ExecutionError(
-                    f"{len(failures)} of {len(tasks)} architectures failed after "
-                    f"{executor.retries + 1} attempt(s): {shown}. Scores of the others are "
-                    "in the store; rerun the same command to retry only these")
+                raise failed_architectures(failures, len(tasks), executor.retries)
         return [{s.name: h[s.name] for s in self.specs} for h in have]
 
     def add(self, key: str, scores: dict[str, float]) -> None:

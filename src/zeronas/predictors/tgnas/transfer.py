@@ -123,13 +123,6 @@ class TransferMatrix:
         return path
 
 
-def _agree(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    from zeronas.bench.evaluate import agreement
-
-    a = agreement(pred, truth, True)
-    return {"spearman": float(a.spearman), "kendall": float(a.kendall)}
-
-
 def _params(space: Any, dataset: str, archs: list[Any]) -> np.ndarray:
     from zeronas.hardware.measures import count_params
     from zeronas.proxies.runner import build_network
@@ -156,7 +149,7 @@ def transfer_matrix(
     for every training run (defaults: those of ``zeronas train-predictor``).
     ``on_step(message)`` is called before each training run and column."""
     from zeronas.predictors.tgnas.predictor import Predictor
-    from zeronas.predictors.tgnas.training import fit_graphs, load_group
+    from zeronas.predictors.tgnas.training import _agree, fit_graphs, load_group
 
     spaces = dict(DEFAULT_SPACES if spaces is None else spaces)
     if len(spaces) < 2:
