@@ -370,7 +370,6 @@ class NavigatorRun:
         self._stop = False
         self._status: Status = "starting"
         self._error: str | None = None
-        self._step = 0
         self._evaluated = 0
         self._seq = 0
         self.actions: list[dict[str, Any]] = []
@@ -404,6 +403,11 @@ class NavigatorRun:
     def restriction(self) -> Restriction:
         """The restriction the searcher works in now (queued edits not yet included)."""
         return self._restriction
+
+    @property
+    def _step(self) -> int:
+        """Proposals so far (the step an action is recorded at and replayed at)."""
+        return 0 if self._ask_tell is None else self._ask_tell.steps
 
     @property
     def rejected(self) -> int:
@@ -759,7 +763,6 @@ class _Steering(Steering):
     def before_step(self, steps: int) -> bool:
         r = self.run
         with r._cond:
-            r._step = steps
             r._apply_pending()
             while r._paused and not r._stop:
                 r._set_status("paused")
