@@ -140,3 +140,12 @@ def test_a_task_that_keeps_failing_is_named_and_the_rest_is_stored(tmp_path, tin
         monkeypatch.setattr(objective_module, "compute_scores", real)
         scores = again.score_many(items)
     assert again.reused == 2 and again.computed == 1 and len(scores) == 3
+
+
+def test_default_caps_scale_with_the_budget(tiny201):
+    from zeronas.search.loop import default_caps
+
+    assert default_caps(10) == (1000, 1000)
+    assert default_caps(100) == (2000, 5000)
+    r = run_search(tiny201, "params", "random", 5, 0, SETTINGS, ground_truth=False)
+    assert (r.protocol["max_rejected"], r.protocol["max_repeats"]) == default_caps(5)
