@@ -189,6 +189,24 @@ def test_cost_feature_fallback_and_declared_params(no_language_model):
         register_op("bad_params", "Convolution", embedding=vec, params=-1, vocabulary=vocab)
 
 
+def test_graph_costs_override_the_label_cost(no_language_model):
+    """A graph's per-node multiply-adds set the cost feature of its nodes; the same label
+    at two costs gets two feature rows that differ only in the cost."""
+    enc = GraphEncoder()
+    g = ArchGraph(("input", "nor_conv_3x3", "nor_conv_3x3", "output"),
+                  ((0, 1), (1, 2), (2, 3)), costs=(0.0, 4095.0, 255.0, 0.0))
+    rows = enc.encode(g).rows
+    feats = enc.features()[list(rows)]
+    assert feats[1:, COST_INDEX].tolist() == pytest.approx([0.0, 1.0, 8 / 12, 0.0])
+    assert torch.equal(feats[2, :COST_INDEX], feats[3, :COST_INDEX])
+    plain = enc.encode(ArchGraph(g.ops, g.edges)).rows  # no costs: from the label
+    assert enc.features()[plain[2], COST_INDEX] == pytest.approx(math.log2(2337) / 12)
+    with pytest.raises(ZeronasError, match="costs"):
+        ArchGraph(g.ops, g.edges, costs=(0.0, 1.0))
+    with pytest.raises(ZeronasError, match="finite"):
+        ArchGraph(g.ops, g.edges, costs=(0.0, -1.0, 1.0, 0.0))
+
+
 # --------------------------------------------------------------------------- embeddings
 def test_embedding_table_is_shipped_and_current():
     table = load_table()

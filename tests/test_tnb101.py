@@ -237,6 +237,27 @@ def test_graphs(micro, macro):
     assert all(s < t for s, t in g.edges)
 
 
+@pytest.mark.parametrize("arch", [MACRO, "64-1234-basic", "64-41414-basic", "64-4443-basic",
+                                  "64-2314-basic"])
+def test_macro_graph_costs_are_the_encoders_multiply_adds(macro, arch):
+    """Each node's cost is its multiply-adds per input pixel: summed over the graph and
+    scaled by the 256 x 256 input they give the encoder's FLOP count exactly."""
+    from zeronas.spaces.ops_tnb101 import BasicBlock, Encoder
+
+    a = macro.from_str(arch)
+    g = macro.to_graph(a)
+    assert g.costs is not None and len(g.costs) == len(g.ops)
+    with torch.device("meta"):
+        encoder = Encoder(a.modules, BasicBlock, 64)
+    assert sum(g.costs) * 256 * 256 == pytest.approx(count_flops(encoder, (3, 256, 256)),
+                                                     rel=1e-12)
+    free = [c for op, c in zip(g.ops, g.costs, strict=True)
+            if op in ("input", "output", "skip_connect")]
+    assert free and all(c == 0 for c in free)
+    if a.modules[0] == 1:  # a kept first module's convs: 64*64*9 weights, 1/16 of the pixels
+        assert g.ops[3] == "conv_3x3_c64" and g.costs[3] == 64 * 64 * 9 / 16
+
+
 def test_graph_labels_are_in_the_predictor_vocabulary(micro, macro):
     from zeronas.predictors.tgnas.vocab import default_vocabulary
 

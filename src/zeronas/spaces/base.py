@@ -8,6 +8,7 @@ the network never *is* the architecture.
 from __future__ import annotations
 
 import fnmatch
+import math
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -54,11 +55,18 @@ class ArchGraph:
     structural nodes); ``edges`` are ``(source, target)`` pairs with ``source < target`` in a
     topological order. ``groups`` optionally names which sub-graph (e.g. ``normal`` or
     ``reduce`` cell) each node belongs to.
+
+    ``costs`` optionally gives each node's multiply-adds per pixel of the network input, for
+    spaces where the label alone does not fix a node's size (a macro skeleton, whose blocks
+    run at different widths and resolutions). Without it the cost of a node comes from its
+    label (see :mod:`zeronas.predictors.tgnas.cost`). For a cell that runs at the input
+    resolution the two agree: a convolution's multiply-adds per output pixel are its weights.
     """
 
     ops: tuple[str, ...]
     edges: tuple[tuple[int, int], ...]
     groups: tuple[str, ...] | None = None
+    costs: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ops)
@@ -69,6 +77,14 @@ class ArchGraph:
                 )
         if self.groups is not None and len(self.groups) != n:
             raise ArchitectureError(f"graph has {n} nodes but {len(self.groups)} group labels")
+        if self.costs is not None:
+            if len(self.costs) != n:
+                raise ArchitectureError(f"graph has {n} nodes but {len(self.costs)} costs")
+            bad = [c for c in self.costs if not (math.isfinite(c) and c >= 0)]
+            if bad:
+                raise ArchitectureError(
+                    f"graph node costs must be finite and >= 0, got {bad[0]!r}"
+                )
 
     def adjacency(self) -> np.ndarray:
         """Dense adjacency matrix ``a[source, target] = 1``."""

@@ -440,17 +440,25 @@ class TNB101MacroSpace(_TNB101Space):
         halves the resolution as one ``resblock_c{C}`` node, any other block as its two
         ``conv_3x3_c{C}`` nodes in a row plus a parallel shortcut node (``skip_connect``, or
         ``conv_1x1_c{C}`` where the width doubles), the next layer taking both; ``output``.
-        ``groups`` names the stem and module of each node."""
+        ``groups`` names the stem and module of each node; ``costs`` are each node's
+        convolution multiply-adds per input pixel (weights times the share of input pixels
+        at the node's output resolution: the stem halves the resolution twice, every code 3
+        or 4 once more), which the label cannot say: a ``conv_3x3_c64`` costs sixteen times
+        less after two more halvings."""
         mods = self._check(arch).modules
-        ops: list[str] = ["input", f"conv_3x3_c{BASE_CHANNELS // 2}", f"conv_3x3_c{BASE_CHANNELS}"]
+        base = BASE_CHANNELS
+        ops: list[str] = ["input", f"conv_3x3_c{base // 2}", f"conv_3x3_c{base}"]
         groups: list[str] = ["input", "stem", "stem"]
+        costs: list[float] = [0.0, 3 * (base // 2) * 9 / 4, (base // 2) * base * 9 / 16]
         edges: list[tuple[int, int]] = [(0, 1), (1, 2)]
         sources = [2]
-        c = BASE_CHANNELS
+        c = base
+        area = 1 / 16  # output pixels per input pixel after the stem
 
-        def add(label: str, group: str, inputs: list[int]) -> int:
+        def add(label: str, group: str, inputs: list[int], macs: float) -> int:
             ops.append(label)
             groups.append(group)
+            costs.append(macs)
             node = len(ops) - 1
             edges.extend((s, node) for s in inputs)
             return node
@@ -462,12 +470,17 @@ class TNB101MacroSpace(_TNB101Space):
                 c_in = c if block == 0 else planes
                 group = f"module{m + 1}"
                 if stride == 2:
-                    sources = [add(f"resblock_c{planes}", group, sources)]
+                    area /= 4
+                    weights = c_in * planes * 9 + planes * planes * 9 + c_in * planes
+                    sources = [add(f"resblock_c{planes}", group, sources, weights * area)]
                     continue
-                a = add(f"conv_3x3_c{planes}", group, sources)
-                b = add(f"conv_3x3_c{planes}", group, [a])
-                short = "skip_connect" if c_in == planes else f"conv_1x1_c{planes}"
-                sources = [b, add(short, group, sources)]
+                a = add(f"conv_3x3_c{planes}", group, sources, c_in * planes * 9 * area)
+                b = add(f"conv_3x3_c{planes}", group, [a], planes * planes * 9 * area)
+                if c_in == planes:
+                    short = add("skip_connect", group, sources, 0.0)
+                else:
+                    short = add(f"conv_1x1_c{planes}", group, sources, c_in * planes * area)
+                sources = [b, short]
             c = planes
-        add("output", "output", sources)
-        return ArchGraph(tuple(ops), tuple(sorted(edges)), tuple(groups))
+        add("output", "output", sources, 0.0)
+        return ArchGraph(tuple(ops), tuple(sorted(edges)), tuple(groups), tuple(costs))

@@ -12,6 +12,12 @@ to every node's score (:mod:`~zeronas.predictors.tgnas.model`).
 
 Where the count comes from, in order:
 
+0. the graph's own ``costs`` (:class:`~zeronas.spaces.base.ArchGraph`): each node's
+   multiply-adds per pixel of the network input, for spaces whose labels do not fix a
+   node's size (``tnb101_macro``: the same ``conv_3x3_c64`` costs 16 times less after two
+   more halvings of the resolution). For a cell run at the input resolution this is the
+   same number as its parameter count (a convolution does one multiply-add per weight per
+   output pixel), so the two sources share one scale;
 1. ``params=`` declared on the vocabulary entry (:func:`~zeronas.predictors.tgnas.vocab.
    register_op`), for an operator of your own;
 2. the space's own op factory: :func:`zeronas.spaces.nb201.make_op` (NB201 and the
@@ -19,8 +25,8 @@ Where the count comes from, in order:
    :func:`zeronas.spaces.ops_darts.make_darts_op` -- the ops are built on the meta device
    (no memory, no random numbers drawn);
 3. otherwise **0**, the cost of ``input``/``output``/the global node. This is the documented
-   fallback for labels no factory builds (NB-101, MobileNetV2, NATS-SSS and TransNAS macro
-   blocks, user ops without ``params=``): they still score, through their description, but
+   fallback for labels no factory builds and graphs without ``costs`` (NB-101, MobileNetV2,
+   NATS-SSS, user ops without ``params=``): they still score, through their description, but
    the predictor sees them as free. Declare ``params=`` to do better.
 """
 
@@ -77,8 +83,9 @@ def op_params(label: str, vocabulary: OpVocabulary) -> int:
     return 0 if counted is None else counted
 
 
-def cost_feature(params: int) -> float:
-    """``log2(1 + params) / COST_BITS``."""
+def cost_feature(params: float) -> float:
+    """``log2(1 + params) / COST_BITS`` (``params``: a parameter count, or a node's
+    multiply-adds per input pixel)."""
     if params < 0:
         raise ZeronasError(f"a parameter count cannot be negative, got {params}")
     return math.log2(1 + params) / COST_BITS

@@ -18,8 +18,8 @@ graph sizes (NB201 cells have 9 nodes, DARTS genotypes 22).
 Node features: the 384-d embedding of the node's description (short or long), one
 "is global" flag (TG-NAS's extra dimension), the numeric features of
 :data:`~zeronas.predictors.tgnas.vocab.NUMERIC_FEATURES` and, last, the node's **cost**
-(:mod:`~zeronas.predictors.tgnas.cost`: ``log2(1 + parameters) / 12`` of its operator; 0 for
-the global node).
+(:mod:`~zeronas.predictors.tgnas.cost`: ``log2(1 + parameters) / 12`` of its operator, or of the
+node's multiply-adds per input pixel when the graph gives ``costs``; 0 for the global node).
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from zeronas.errors import ZeronasError
-from zeronas.predictors.tgnas.cost import op_cost
+from zeronas.predictors.tgnas.cost import cost_feature, op_cost
 from zeronas.predictors.tgnas.embeddings import EmbeddingTable, encode_texts, load_table
 from zeronas.predictors.tgnas.vocab import (
     EMBEDDING_DIM,
@@ -114,7 +115,7 @@ class GraphEncoder:
         self.vocabulary = vocabulary or default_vocabulary()
         self._table = table
         self._model_path = model_path
-        self._rows: dict[str, int] = {}
+        self._rows: dict[Any, int] = {}
         self._features: list[np.ndarray] = [np.zeros(FEATURE_DIM, dtype=np.float32)]
         self._feature_tensor: torch.Tensor | None = None
         self._structures: dict[tuple[int, tuple[tuple[int, int], ...]], int] = {}
@@ -142,19 +143,26 @@ class GraphEncoder:
                 self._lm_cache[text] = vec
         return vec
 
-    def row(self, label: str) -> int:
-        """The feature-matrix row of ``label`` (added on first use)."""
-        r = self._rows.get(label)
+    def row(self, label: str, macs: float | None = None) -> int:
+        """The feature-matrix row of ``label`` (added on first use); ``macs``, when the graph
+        gives the node's multiply-adds per input pixel, sets its cost instead of the label."""
+        key = label if macs is None else (label, float(macs))
+        r = self._rows.get(key)
         if r is None:
             op = self.vocabulary.resolve(label)
             feat = np.zeros(FEATURE_DIM, dtype=np.float32)
             feat[:EMBEDDING_DIM] = self.embedding(label)
             feat[EMBEDDING_DIM] = 1.0 if label == GLOBAL else 0.0
             feat[NUMERIC_SLICE] = op.numeric
-            feat[COST_INDEX] = 0.0 if label == GLOBAL else op_cost(label, self.vocabulary)
+            if label == GLOBAL:
+                feat[COST_INDEX] = 0.0
+            elif macs is None:
+                feat[COST_INDEX] = op_cost(label, self.vocabulary)
+            else:
+                feat[COST_INDEX] = cost_feature(macs)
             r = len(self._features)
             self._features.append(feat)
-            self._rows[label] = r
+            self._rows[key] = r
             self._feature_tensor = None
         return r
 
@@ -167,10 +175,16 @@ class GraphEncoder:
     # --- graphs ---------------------------------------------------------------------------
     def encode(self, graph: ArchGraph) -> EncodedGraph:
         known = self._rows
+        keys: Sequence[Any] = (
+            graph.ops if graph.costs is None
+            else [(op, float(c)) for op, c in zip(graph.ops, graph.costs, strict=True)]
+        )
         try:
-            rows = (known[GLOBAL], *[known[op] for op in graph.ops])
-        except KeyError:  # a label seen for the first time
-            rows = (self.row(GLOBAL), *(self.row(op) for op in graph.ops))
+            rows = (known[GLOBAL], *[known[k] for k in keys])
+        except KeyError:  # a label (or label and cost) seen for the first time
+            costs = graph.costs or (None,) * len(graph.ops)
+            rows = (self.row(GLOBAL),
+                    *(self.row(op, c) for op, c in zip(graph.ops, costs, strict=True)))
         key = (len(graph.ops), graph.edges)
         s = self._structures.get(key)
         if s is None:
