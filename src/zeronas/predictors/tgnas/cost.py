@@ -45,7 +45,8 @@ COST_BITS = 12.0
 """``log2`` of the count is divided by this so ordinary cells give costs in ``[0, 1]``."""
 COST_DEFINITION = (
     f"log2(1 + params of the op at C={COST_CHANNELS}, stride 1) / {COST_BITS:g}; params from "
-    "the vocabulary entry's params=, else nb201.make_op, else ops_darts.make_darts_op, else 0"
+    "the graph's costs (multiply-adds per input pixel) when given, else the vocabulary entry's "
+    "params=, else nb201.make_op, else ops_darts.make_darts_op, else 0"
 )
 """Recorded in weight files' metadata: what the cost input of the model meant."""
 
