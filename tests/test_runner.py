@@ -91,3 +91,36 @@ def test_out_of_memory_is_a_clear_error(monkeypatch):
     with pytest.raises(ProxyFailed, match=r"ran out of memory .* batch size 4 .*--batch-size"):
         score_model(net, [spec], make_batch(sp, "cifar10", settings),
                     make_context(sp, "cifar10", settings, arch))
+
+
+def test_snapshot_restores_in_place_changes_and_replaced_tensors():
+    """The fast path (every tensor object still in place) and the fallback (a parameter
+    replaced, the dtype changed) both give back the exact state, modes and flags."""
+    from zeronas.proxies.runner import _in_dtype, _Snapshot
+
+    sp = get_space("nb201")
+    net = build_network(sp, sp.from_str(ARCH), "cifar10", 0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    snap = _Snapshot(net)
+
+    def same() -> bool:
+        after = net.state_dict()
+        return after.keys() == before.keys() and all(
+            after[k].dtype == before[k].dtype and torch.equal(after[k], before[k])
+            for k in before)
+
+    with torch.no_grad():  # in place: values, BN statistics, modes, gradients
+        for p in net.parameters():
+            p.mul_(-2.0)
+            p.grad = torch.ones_like(p)
+        net(torch.randn(2, 3, 32, 32))
+    net.eval()
+    assert not same() and snap.restore(net) and same()
+    assert net.training and all(p.grad is None for p in net.parameters())
+
+    conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.weight = torch.nn.Parameter(torch.zeros_like(conv.weight))  # a new object
+    net.double()
+    assert snap.restore(net) and same()
+    assert _in_dtype(net, torch.float32) is net  # already float32: no walk through .to
+    assert _in_dtype(net, torch.float64).stem[0].weight.dtype == torch.float64

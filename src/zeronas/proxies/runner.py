@@ -80,14 +80,26 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 def _hook_count(model: nn.Module) -> int:
+    """Hooks on the modules and parameters of ``model`` (one pass over the modules: this
+    runs twice per proxy, on the hot path of a search)."""
     total = 0
     for m in model.modules():
         total += len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
         total += len(getattr(m, "_backward_pre_hooks", {}))
-    for p in model.parameters():
-        hooks = getattr(p, "_backward_hooks", None)
-        total += len(hooks) if hooks else 0
+        for p in m._parameters.values():
+            hooks = getattr(p, "_backward_hooks", None) if p is not None else None
+            total += len(hooks) if hooks else 0
     return total
+
+
+def _in_dtype(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """``model.to(dtype)``, skipped when every floating-point tensor already has ``dtype``
+    (``Module.to`` walks every module even then, a measurable cost per architecture)."""
+    for m in model.modules():
+        for t in (*m._parameters.values(), *m._buffers.values()):
+            if t is not None and t.is_floating_point() and t.dtype != dtype:
+                return model.to(dtype)
+    return model
 
 
 def _remove_bn(model: nn.Module) -> None:
@@ -193,7 +205,7 @@ def score_model(
                     work, model_free = model, False
                 else:
                     work = fresh_or_copy(model, fresh)
-                work = work.to(spec.dtype)
+                work = _in_dtype(work, spec.dtype)
                 _set_bn(work, spec.bn)
                 if spec.shared:
                     shared_copies[key] = work
@@ -232,24 +244,57 @@ def score_model(
 
 class _Snapshot:
     """Parameters, buffers, train/eval modes, requires_grad flags and dtype of a model, to
-    put it back exactly after a proxy that kept its module structure."""
+    put it back exactly after a proxy that kept its module structure.
+
+    Restoring is on the hot path of a search (once per proxy group per architecture), so
+    when the proxy left every module, parameter and buffer object in place -- the usual
+    case -- the values are copied back in one ``torch._foreach_copy_`` call; anything else
+    (a tensor replaced, a dtype changed) goes through ``load_state_dict``.
+    """
 
     def __init__(self, model: nn.Module) -> None:
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        self.modes = [m.training for m in model.modules()]
-        self.flags = [p.requires_grad for p in model.parameters()]
+        self.modules = list(model.modules())
         self.structure = [(n, type(m)) for n, m in model.named_modules()]
+        self.tensors = self._tensors(self.modules)
+        self.saved = [t.detach().clone() for t in self.tensors]
+        self.state = dict(zip(model.state_dict(keep_vars=True), self.saved, strict=True))
+        self.modes = [m.training for m in self.modules]
+        self.flags = [p.requires_grad for p in model.parameters()]
         param = next(model.parameters(), None)
         self.dtype = param.dtype if param is not None else None
 
+    @staticmethod
+    def _tensors(modules: Sequence[nn.Module]) -> list[torch.Tensor]:
+        """Every parameter and persistent buffer, in ``state_dict`` order."""
+        out: list[torch.Tensor] = []
+        for m in modules:
+            out.extend(p for p in m._parameters.values() if p is not None)
+            skip = m._non_persistent_buffers_set
+            out.extend(b for k, b in m._buffers.items() if b is not None and k not in skip)
+        return out
+
+    def _unchanged(self, model: nn.Module) -> bool:
+        modules = list(model.modules())
+        if len(modules) != len(self.modules) or any(
+                a is not b for a, b in zip(modules, self.modules, strict=True)):
+            return False
+        live = self._tensors(modules)
+        return len(live) == len(self.tensors) and all(
+            a is b and a.dtype == s.dtype and a.shape == s.shape
+            for a, b, s in zip(live, self.tensors, self.saved, strict=True))
+
     def restore(self, model: nn.Module) -> bool:
         """Put ``model`` back; False (model left as is) if its module structure changed."""
-        if [(n, type(m)) for n, m in model.named_modules()] != self.structure:
-            return False
-        if self.dtype is not None:
-            model.to(self.dtype)
-        with torch.no_grad():
-            model.load_state_dict(self.state, strict=True)
+        if self._unchanged(model):
+            with torch.no_grad():
+                torch._foreach_copy_([t.detach() for t in self.tensors], self.saved)
+        else:
+            if [(n, type(m)) for n, m in model.named_modules()] != self.structure:
+                return False
+            if self.dtype is not None:
+                model.to(self.dtype)
+            with torch.no_grad():
+                model.load_state_dict(self.state, strict=True)
         for m, mode in zip(model.modules(), self.modes, strict=True):
             m.training = mode
         for p, flag in zip(model.parameters(), self.flags, strict=True):
