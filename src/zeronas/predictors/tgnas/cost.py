@@ -45,10 +45,15 @@ COST_BITS = 12.0
 """``log2`` of the count is divided by this so ordinary cells give costs in ``[0, 1]``."""
 COST_DEFINITION = (
     f"log2(1 + params of the op at C={COST_CHANNELS}, stride 1) / {COST_BITS:g}; params from "
-    "the graph's costs (multiply-adds per input pixel) when given, else the vocabulary entry's "
-    "params=, else nb201.make_op, else ops_darts.make_darts_op, else 0"
+    "the vocabulary entry's params=, else nb201.make_op, else ops_darts.make_darts_op, else 0"
 )
 """Recorded in weight files' metadata: what the cost input of the model meant."""
+GRAPH_COSTS = (
+    "a graph's own costs (multiply-adds per input pixel, same log2 scale) replace the label's; "
+    "given by: tnb101_macro"
+)
+"""How graphs that carry ``costs`` feed the cost input (recorded in results' protocols, so
+a score computed before a space gained graph costs is never reused)."""
 
 
 def _count(module: torch.nn.Module) -> int:

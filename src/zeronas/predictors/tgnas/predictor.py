@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from zeronas.errors import DataError, ZeronasError
+from zeronas.predictors.tgnas.cost import GRAPH_COSTS
 from zeronas.predictors.tgnas.graph import EncodedGraph, GraphEncoder
 from zeronas.predictors.tgnas.model import TGNASGCN, GCNConfig
 from zeronas.predictors.tgnas.vocab import OpVocabulary, vocabulary_hash
@@ -247,6 +248,9 @@ def describe_weights(
         "heldout": md.get("heldout"),
         "scored_space_in_training": name in (md.get("spaces") or []),
         "vocabulary_hash": md.get("vocabulary_hash"),
+        # which graphs bring their own node costs: a change is a new protocol, so stored
+        # scores are never reused across it
+        "graph_costs": GRAPH_COSTS,
     }
 
 
