@@ -12,7 +12,8 @@
   sample (reads ``results/repro/nb201_c10_main.csv`` for ours).
 - ``top``: zico, meco, synflow, naswot, jacob_cov, snip, grad_norm and swap of the all-3x3 cell
   and of the 12 best NB201 cells (real CIFAR-10 batch, seed 0).
-- ``macro``: Spearman of simple skeleton features with the TransNAS-Bench-101 macro tasks.
+- ``macro``: Spearman of simple skeleton features with the TransNAS-Bench-101 macro tasks,
+  and of the TG-NAS cost prior alone (the mean node cost of the macro graphs).
 """
 
 from __future__ import annotations
@@ -120,8 +121,12 @@ def top() -> None:
 
 
 def macro() -> None:
+    from zeronas.predictors.tgnas.cost import cost_feature
+
     gt = load_ground_truth("tnb101_macro")
-    for task in ("class_scene", "class_object", "normal", "autoencoder"):
+    space = get_space("tnb101_macro")
+    graphs = {k: space.to_graph(space.from_str(k)) for k in gt.order}
+    for task in ("class_scene", "class_object", "jigsaw", "normal", "autoencoder"):
         column = gt.column(task)
         keys = [k for k in gt.order if k in column]
         y = np.array([column[k] for k in keys])
@@ -132,6 +137,9 @@ def macro() -> None:
             "width doublings": [sum(int(c) % 2 == 0 for c in m) for m in mods],
             "first downsampling": [next((i for i, c in enumerate(m) if int(c) > 2), len(m))
                                    for m in mods],
+            # the TG-NAS cost prior alone: the mean node cost of the graph (ArchGraph.costs)
+            "mean node cost": [float(np.mean([cost_feature(c) for c in graphs[k].costs or ()]))
+                               for k in keys],
         }
         print(f"{task:13s} " + ", ".join(f"{f} {spearmanr(v, y).statistic:+.2f}"
                                          for f, v in feats.items()))
