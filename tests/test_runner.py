@@ -124,3 +124,16 @@ def test_snapshot_restores_in_place_changes_and_replaced_tensors():
     assert snap.restore(net) and same()
     assert _in_dtype(net, torch.float32) is net  # already float32: no walk through .to
     assert _in_dtype(net, torch.float64).stem[0].weight.dtype == torch.float64
+
+
+def test_snapshot_of_a_model_with_a_shared_module():
+    """A module registered under two names is one set of tensors: the snapshot takes it
+    (state_dict lists it twice) and the fallback path restores it."""
+    from zeronas.proxies.runner import _Snapshot
+
+    lin = torch.nn.Linear(3, 3)
+    net = torch.nn.Sequential(lin, torch.nn.ReLU(), lin)
+    before = lin.weight.detach().clone()
+    snap = _Snapshot(net)
+    lin.weight = torch.nn.Parameter(torch.zeros(3, 3))  # replaced: the load_state_dict path
+    assert snap.restore(net) and torch.equal(net[0].weight, before) and net[0] is net[2]

@@ -207,6 +207,14 @@ def test_graph_costs_override_the_label_cost(no_language_model):
         ArchGraph(g.ops, g.edges, costs=(0.0, -1.0, 1.0, 0.0))
 
 
+def test_protocol_says_whether_a_spaces_graphs_carry_costs():
+    from zeronas.predictors.tgnas.cost import GRAPH_COSTS
+    from zeronas.predictors.tgnas.predictor import describe_weights
+
+    assert describe_weights("tnb101_macro")["graph_costs"] == GRAPH_COSTS
+    assert describe_weights("nb201")["graph_costs"] is None
+
+
 # --------------------------------------------------------------------------- embeddings
 def test_embedding_table_is_shipped_and_current():
     table = load_table()

@@ -257,7 +257,10 @@ class _Snapshot:
         self.structure = [(n, type(m)) for n, m in model.named_modules()]
         self.tensors = self._tensors(self.modules)
         self.saved = [t.detach().clone() for t in self.tensors]
-        self.state = dict(zip(model.state_dict(keep_vars=True), self.saved, strict=True))
+        # the fallback's state dict, sharing the clones (a module or tensor registered under
+        # two names appears once in ``tensors`` and under both names here)
+        by_id = {id(t): c for t, c in zip(self.tensors, self.saved, strict=True)}
+        self.state = {k: by_id[id(v)] for k, v in model.state_dict(keep_vars=True).items()}
         self.modes = [m.training for m in self.modules]
         self.flags = [p.requires_grad for p in model.parameters()]
         param = next(model.parameters(), None)

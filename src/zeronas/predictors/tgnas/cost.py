@@ -49,11 +49,11 @@ COST_DEFINITION = (
 )
 """Recorded in weight files' metadata: what the cost input of the model meant."""
 GRAPH_COSTS = (
-    "a graph's own costs (multiply-adds per input pixel, same log2 scale) replace the label's; "
-    "given by: tnb101_macro"
+    "the graph's own costs (multiply-adds per input pixel, same log2 scale) replace the label's"
 )
-"""How graphs that carry ``costs`` feed the cost input (recorded in results' protocols, so
-a score computed before a space gained graph costs is never reused)."""
+"""How graphs that carry ``costs`` feed the cost input (recorded in the protocol of a space
+whose graphs carry them, so a score computed before a space gained graph costs is never
+reused)."""
 
 
 def _count(module: torch.nn.Module) -> int:

@@ -81,6 +81,11 @@ def normalize_adjacency(m: np.ndarray) -> np.ndarray:
     return (rs[:, None] * m * cs[None, :]).astype(np.float32)
 
 
+def _row_key(label: str, macs: float | None) -> Any:
+    """The feature-row key of a node: its label, with its cost when the graph gives one."""
+    return label if macs is None else (label, float(macs))
+
+
 @dataclass(frozen=True)
 class EncodedGraph:
     """One graph ready for batching: feature-row ids per node (global first) and the key of
@@ -146,7 +151,7 @@ class GraphEncoder:
     def row(self, label: str, macs: float | None = None) -> int:
         """The feature-matrix row of ``label`` (added on first use); ``macs``, when the graph
         gives the node's multiply-adds per input pixel, sets its cost instead of the label."""
-        key = label if macs is None else (label, float(macs))
+        key = _row_key(label, macs)
         r = self._rows.get(key)
         if r is None:
             op = self.vocabulary.resolve(label)
@@ -175,14 +180,11 @@ class GraphEncoder:
     # --- graphs ---------------------------------------------------------------------------
     def encode(self, graph: ArchGraph) -> EncodedGraph:
         known = self._rows
-        keys: Sequence[Any] = (
-            graph.ops if graph.costs is None
-            else [(op, float(c)) for op, c in zip(graph.ops, graph.costs, strict=True)]
-        )
+        costs = graph.costs or (None,) * len(graph.ops)
         try:
-            rows = (known[GLOBAL], *[known[k] for k in keys])
+            rows = (known[GLOBAL],
+                    *[known[_row_key(op, c)] for op, c in zip(graph.ops, costs, strict=True)])
         except KeyError:  # a label (or label and cost) seen for the first time
-            costs = graph.costs or (None,) * len(graph.ops)
             rows = (self.row(GLOBAL),
                     *(self.row(op, c) for op, c in zip(graph.ops, costs, strict=True)))
         key = (len(graph.ops), graph.edges)

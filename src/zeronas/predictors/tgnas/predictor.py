@@ -208,6 +208,11 @@ def load_predictor(path: str | os.PathLike[str]) -> Predictor:
     return _load_cached(str(p), p.stat().st_mtime)
 
 
+def _has_graph_costs(space: Space[Any]) -> bool:
+    """Whether ``space``'s graphs carry per-node ``costs`` (checked on one seeded sample)."""
+    return space.to_graph(space.sample(np.random.default_rng(0))).costs is not None
+
+
 def _space(space: Space[Any] | str) -> Space[Any]:
     if isinstance(space, str):
         from zeronas.spaces import get_space
@@ -248,9 +253,9 @@ def describe_weights(
         "heldout": md.get("heldout"),
         "scored_space_in_training": name in (md.get("spaces") or []),
         "vocabulary_hash": md.get("vocabulary_hash"),
-        # which graphs bring their own node costs: a change is a new protocol, so stored
-        # scores are never reused across it
-        "graph_costs": GRAPH_COSTS,
+        # whether this space's graphs bring their own node costs (read off one of its
+        # graphs): a change is a new protocol, so stored scores are never reused across it
+        "graph_costs": GRAPH_COSTS if _has_graph_costs(_space(space)) else None,
     }
 
 
