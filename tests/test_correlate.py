@@ -216,3 +216,22 @@ def test_baseline_timed_on_a_prefix_only(tmp_path, nb201, small_truth):
     assert res.summary["protocol"]["baseline_seconds_per_arch"] > 0
     with pytest.raises(ZeronasError, match="baseline-sample"):
         parse_sample("0", "--baseline-sample", 1)
+
+
+def test_constant_proxy_is_named_not_a_bare_nan(tmp_path, nb201, small_truth):
+    """A proxy that scores every architecture the same (synflow through a saturated tanh
+    gives exactly 0) has an undefined correlation: NaN, with the value and a warning."""
+    spec = register_proxy(ProxySpec("_test_const", lambda model, batch, ctx: 0.0,
+                                    "always 0", "test", needs_data=False))
+    try:
+        settings = ScoreSettings(batch_size=2, batches=1)
+        with ScoreStore(tmp_path / "s.sqlite") as st, \
+                pytest.warns(UserWarning, match="_test_const gave the same value"):
+            res = correlate(nb201, "cifar10", [spec.name, "params"], 8, 0, settings, st,
+                            small_truth)
+    finally:
+        _PROXIES.pop("_test_const", None)
+    r = res.summary["results"]
+    assert math.isnan(r["_test_const"]["kendall"]) and r["_test_const"]["constant_value"] == 0.0
+    assert r["_test_const"]["nan_count"] == 0
+    assert "constant_value" not in r["params"] and not math.isnan(r["params"]["kendall"])

@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from zeronas.plotting import pyplot
 from zeronas.proxies.base import Batch, ProxySpec, get_proxy
 from zeronas.proxies.ensemble import compose_all, expand
 from zeronas.proxies.runner import (
+    ProxyWarning,
     ScoreSettings,
     build_network,
     make_batch,
@@ -175,6 +177,18 @@ class CorrelateResult:
         }
 
 
+def constant_value(values: np.ndarray) -> float | None:
+    """The value every finite entry of ``values`` shares (at least two of them), else None.
+
+    A proxy that cannot tell the architectures apart (for example synflow on a network whose
+    output saturates a tanh: the gradient is exactly 0 everywhere) has no ranking; its
+    correlation is NaN and the result says why instead of leaving a bare NaN."""
+    finite = values[np.isfinite(values)]
+    if len(finite) >= 2 and np.all(finite == finite[0]):
+        return float(finite[0])
+    return None
+
+
 def correlate(
     space: Space[Any],
     dataset: str,
@@ -270,6 +284,13 @@ def correlate(
         }
         if s.describe is not None:
             results[s.name]["protocol"] = s.describe(space.name)
+        constant = constant_value(values)
+        if constant is not None:
+            results[s.name]["constant_value"] = constant
+            warnings.warn(
+                f"{s.name} gave the same value ({constant:g}) for all {len(archs)} "
+                f"architectures of {space.name}/{dataset}: its correlation is undefined "
+                "(reported as NaN)", ProxyWarning, stacklevel=2)
     pool = {s.name: np.array([have[s.name][a][0] for a in archs], dtype=float) for s in specs}
     composed = compose_all(composites, pool)
     for name, comp in composites.items():
