@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# TransNAS-Bench-101 proxy table (README, "Every proxy" tables), one lane on one torch thread.
+# For each space:task given: first the cheap proxies on a seeded 100-architecture sample, then
+# grasp and zen (each 10-80x a forward+backward on these 256x256 networks) on 30; synthetic
+# images and task-shaped synthetic targets, batch 8. Scores go to results/tnb.sqlite, so an
+# interrupted lane resumes; a finished (space, task, part) is skipped.
+#   benchmarks/tnb_table.sh tnb101_micro:normal tnb101_macro:class_scene ...
+# Needs ZERONAS_DATA (the TransNAS-Bench-101 ground truth); run two lanes on two cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${ZERONAS_DATA:?set ZERONAS_DATA to the benchmark data directory}"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+ZN=${ZERONAS:-.venv/bin/zeronas}
+OUT=results/repro/tnb_table
+mkdir -p "$OUT"
+CHEAP=params,flops,synflow,naswot,snip,grad_norm,fisher,fisher_released,zico,tgnas
+for part in cheap costly; do
+  for st in "$@"; do
+    space=${st%%:*}; task=${st##*:}
+    if [ "$part" = cheap ]; then proxies=$CHEAP; n=100; name=${space}_${task}
+    else proxies=grasp,zen; n=30; name=${space}_${task}_grasp_zen; fi
+    [ -f "$OUT/$name.json" ] && continue
+    start=$(date +%s)
+    "$ZN" correlate --space "$space" --dataset "$task" --proxies "$proxies" --sample "$n" \
+      --seed 0 --data synthetic --batch-size 8 --batches 2 --baseline-sample all \
+      --store results/tnb.sqlite --out "$OUT/$name.json" --no-plot > "$OUT/$name.log" 2>&1
+    echo "$name $(( $(date +%s) - start )) s" >> "$OUT/elapsed.log"
+  done
+done
