@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from zeronas.bench.correlate import correlate, parse_sample, select_sample
+from zeronas.bench.correlate import constant_value, correlate, parse_sample, select_sample
 from zeronas.bench.evaluate import agreement, bootstrap_intervals, top_fraction_precision
 from zeronas.bench.groundtruth import GroundTruth
 from zeronas.cli import app
@@ -235,3 +235,11 @@ def test_constant_proxy_is_named_not_a_bare_nan(tmp_path, nb201, small_truth):
     assert math.isnan(r["_test_const"]["kendall"]) and r["_test_const"]["constant_value"] == 0.0
     assert r["_test_const"]["nan_count"] == 0
     assert "constant_value" not in r["params"] and not math.isnan(r["params"]["kendall"])
+
+
+def test_constant_value_by_hand():
+    assert constant_value(np.array([2.0, 2.0, np.nan, 2.0])) == 2.0  # NaN ignored
+    assert constant_value(np.array([0.0, -0.0])) == 0.0
+    assert constant_value(np.array([1.0, 1.0 + 1e-12])) is None  # any difference ranks
+    assert constant_value(np.array([np.nan, 3.0])) is None  # one finite value: nothing to say
+    assert constant_value(np.array([np.inf, np.inf, 1.0])) is None
