@@ -271,8 +271,9 @@ def correlate(
 
     truth = np.array([truth_col[a] for a in archs], dtype=float)
     results: dict[str, Any] = {}
+    pool: dict[str, np.ndarray] = {}  # each proxy's values over the sample, for composites
     for s in specs:
-        values = np.array([have[s.name][a][0] for a in archs], dtype=float)
+        values = pool[s.name] = np.array([have[s.name][a][0] for a in archs], dtype=float)
         agr = agreement(values, truth, s.higher_is_better)
         results[s.name] = {
             "kendall": agr.kendall,
@@ -291,7 +292,6 @@ def correlate(
                 f"{s.name} gave the same value ({constant:g}) for all {len(archs)} "
                 f"architectures of {space.name}/{dataset}: its correlation is undefined "
                 "(reported as NaN)", ProxyWarning, stacklevel=2)
-    pool = {s.name: np.array([have[s.name][a][0] for a in archs], dtype=float) for s in specs}
     composed = compose_all(composites, pool)
     for name, comp in composites.items():
         agr = agreement(composed[name], truth, True)
