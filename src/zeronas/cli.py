@@ -216,6 +216,8 @@ def score_cmd(
         if s.describe is not None:
             out["protocol"][s.name] = s.describe(sp.name)
     out["protocol"].update(task_protocol(sp.dataset(dataset)))
+    if scores.micro_batch:  # out of memory: these values are for a smaller batch
+        out["protocol"]["micro_batch"] = dict(scores.micro_batch)
     if as_json:
         print(json.dumps(out, indent=2, allow_nan=True))
         return
@@ -227,7 +229,9 @@ def score_cmd(
     table.add_column("value", justify="right")
     table.add_column("unit")
     for s in specs:
-        table.add_row(s.name, f"{scores[s.name]:.6g}", s.unit)
+        micro = scores.micro_batch.get(s.name)
+        note = f" (at batch size {micro}: out of memory at {batch_size})" if micro else ""
+        table.add_row(s.name, f"{scores[s.name]:.6g}", s.unit + note)
     console.print(table)
 
 

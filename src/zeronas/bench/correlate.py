@@ -6,6 +6,7 @@ Everything that changes a number is recorded in the result's ``protocol``; score
 
 from __future__ import annotations
 
+import collections
 import copy
 import csv
 import dataclasses
@@ -33,6 +34,7 @@ from zeronas.proxies.runner import (
     ProxyWarning,
     ScoreSettings,
     build_network,
+    is_out_of_memory,
     make_batch,
     make_context,
     score_model,
@@ -105,8 +107,15 @@ def bare_forward_backward(
     if y is None:
         y = torch.zeros(len(x), dtype=torch.long)
     t0 = time.perf_counter()
-    loss = loss_fn(net(x), y)
-    loss.backward()
+    try:
+        loss = loss_fn(net(x), y)
+        loss.backward()
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise ZeronasError(
+            f"the baseline (one forward+backward at batch size {len(x)}) ran out of memory: "
+            "the timing baseline is never split; rerun with a smaller --batch-size") from exc
     return time.perf_counter() - t0
 
 
@@ -189,6 +198,19 @@ def constant_value(values: np.ndarray) -> float | None:
     return None
 
 
+def split_summary(split: Mapping[str, int], batch_size: int) -> dict[str, Any]:
+    """The JSON record of the architectures whose batch was split after running out of
+    memory: ``{arch: micro-batch size}``, how many per size, and what that means."""
+    sizes = collections.Counter(split.values())
+    return {
+        "architectures": dict(sorted(split.items())),
+        "count_by_size": {str(m): sizes[m] for m in sorted(sizes)},
+        "note": f"out of memory at batch size {batch_size}: these architectures' values were "
+                "computed on the same images in micro-batches of the given size, i.e. at that "
+                "batch size, not at the protocol's",
+    }
+
+
 def correlate(
     space: Space[Any],
     dataset: str,
@@ -257,11 +279,12 @@ def correlate(
             net = build_network(space, arch, network, settings.seed, meta=not any_weights)
             for s in missing:
                 t0 = time.perf_counter()
-                value = score_model(net, [s], batch if s.needs_data else None,
-                                    dataclasses.replace(ctx, arch=arch))[s.name]
+                scores = score_model(net, [s], batch if s.needs_data else None,
+                                     dataclasses.replace(ctx, arch=arch))
                 seconds = time.perf_counter() - t0
-                store.put(space.name, arch_str, {s.name: (value, seconds)}, keys[s.name])
-                have[s.name][arch_str] = (value, seconds)
+                store.put(space.name, arch_str, {s.name: (scores[s.name], seconds)},
+                          keys[s.name], micro_batch=scores.micro_batch)
+                have[s.name][arch_str] = (scores[s.name], seconds)
             if want_base:
                 seconds = bare_forward_backward(net, batch, ctx.loss)
                 store.put(space.name, arch_str, {BASELINE: (math.nan, seconds)}, base_key)
@@ -272,6 +295,7 @@ def correlate(
     truth = np.array([truth_col[a] for a in archs], dtype=float)
     results: dict[str, Any] = {}
     pool: dict[str, np.ndarray] = {}  # each proxy's values over the sample, for composites
+    splits: dict[str, dict[str, int]] = {}  # proxy -> {arch: micro-batch} (out of memory)
     for s in specs:
         values = pool[s.name] = np.array([have[s.name][a][0] for a in archs], dtype=float)
         agr = agreement(values, truth, s.higher_is_better)
@@ -285,6 +309,14 @@ def correlate(
         }
         if s.describe is not None:
             results[s.name]["protocol"] = s.describe(space.name)
+        split = splits[s.name] = store.get_micro_batches(space.name, archs, s.name, keys[s.name])
+        if split:
+            results[s.name]["micro_batch"] = split_summary(split, settings.batch_size)
+            warnings.warn(
+                f"{s.name}: the batch of {settings.batch_size} did not fit in memory for "
+                f"{len(split)} of {len(archs)} architectures; their values are at smaller "
+                "batch sizes (listed under micro_batch in the results), so they are not all "
+                "under one protocol", ProxyWarning, stacklevel=2)
         constant = constant_value(values)
         if constant is not None:
             results[s.name]["constant_value"] = constant
@@ -345,6 +377,8 @@ def correlate(
             row["index"] = space.index(space.from_str(a))
         for s in specs:
             row[s.name] = have[s.name][a][0]
+            if splits[s.name]:  # empty: the whole batch fitted for every architecture
+                row[f"{s.name}_micro_batch"] = splits[s.name].get(a, settings.batch_size)
         rows.append(row)
     for name, values in composed.items():
         for row, v in zip(rows, values, strict=True):

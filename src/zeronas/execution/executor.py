@@ -432,7 +432,8 @@ class ScoringJob:
 def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict[str, Any]:
     """Score one architecture as the serial correlate loop does: ``item`` is
     ``(arch string, proxy names missing, baseline missing)``; returns
-    ``{"values": {name: (value, seconds)}, "baseline": seconds or None}``."""
+    ``{"values": {name: (value, seconds)}, "baseline": seconds or None, "micro_batch":
+    {name: micro-batch size} for the proxies whose batch did not fit in memory}``."""
     import dataclasses
 
     from zeronas.bench.correlate import bare_forward_backward
@@ -445,13 +446,15 @@ def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict
     any_weights = any(s.needs_weights for s in missing) or want_baseline
     net = build_network(job.space, arch, job.network, job.settings.seed, meta=not any_weights)
     values: dict[str, tuple[float, float]] = {}
+    micro_batch: dict[str, int] = {}
     for s in missing:
         t0 = time.perf_counter()
-        value = score_model(net, [s], job.batch if s.needs_data else None,
-                            dataclasses.replace(job.ctx, arch=arch))[s.name]
-        values[s.name] = (value, time.perf_counter() - t0)
+        scores = score_model(net, [s], job.batch if s.needs_data else None,
+                             dataclasses.replace(job.ctx, arch=arch))
+        values[s.name] = (scores[s.name], time.perf_counter() - t0)
+        micro_batch.update(scores.micro_batch)
     baseline = bare_forward_backward(net, job.batch, job.ctx.loss) if want_baseline else None
-    return {"values": values, "baseline": baseline}
+    return {"values": values, "baseline": baseline, "micro_batch": micro_batch}
 
 
 def failed_architectures(failures: Sequence[TaskFailure], total: int, retries: int
@@ -503,7 +506,8 @@ def score_in_parallel(
         else:
             arch_str = items[index][0]
             for name, (value, seconds) in result["values"].items():
-                store.put(job.space.name, arch_str, {name: (value, seconds)}, keys[name])
+                store.put(job.space.name, arch_str, {name: (value, seconds)}, keys[name],
+                          micro_batch=result["micro_batch"])
                 have[name][arch_str] = (value, seconds)
             if result["baseline"] is not None:
                 entry = (math.nan, float(result["baseline"]))

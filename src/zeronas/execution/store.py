@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS scores (
     value REAL,
     seconds REAL NOT NULL,
     created REAL NOT NULL,
+    micro_batch INTEGER,
     PRIMARY KEY (space, arch, proxy, protocol)
 );
 CREATE TABLE IF NOT EXISTS latency (
@@ -67,10 +68,19 @@ class ScoreStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise DataError(
                 f"store {str(self.path)!r} is not a zeronas SQLite store: {exc}"
             ) from exc
+
+    def _migrate(self) -> None:
+        """Stores written before ``micro_batch`` existed get the column (NULL: the whole
+        batch fitted, which is what every score written before it means)."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(scores)")}
+        if "micro_batch" not in columns:
+            self._conn.execute("ALTER TABLE scores ADD COLUMN micro_batch INTEGER")
+            self._conn.commit()
 
     def close(self) -> None:
         self._conn.close()
@@ -112,19 +122,34 @@ class ScoreStore:
         return rows
 
     def put(
-        self, space: str, arch: str, values: Mapping[str, tuple[float, float]], protocol: str
+        self, space: str, arch: str, values: Mapping[str, tuple[float, float]], protocol: str,
+        micro_batch: Mapping[str, int] | None = None,
     ) -> None:
-        """Write ``{proxy: (value, seconds)}`` for one architecture and commit at once."""
+        """Write ``{proxy: (value, seconds)}`` for one architecture and commit at once.
+        ``micro_batch`` names the proxies whose batch did not fit in memory, with the
+        micro-batch size their value was computed at (see ``score_model``)."""
         now = time.time()
+        micro = micro_batch or {}
         self._conn.executemany(
             "INSERT OR REPLACE INTO scores (space, arch, proxy, protocol, value, seconds, "
-            "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "created, micro_batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (space, arch, proxy, protocol, None if math.isnan(v) else float(v), float(s), now)
+                (space, arch, proxy, protocol, None if math.isnan(v) else float(v), float(s), now,
+                 micro.get(proxy))
                 for proxy, (v, s) in values.items()
             ],
         )
         self._conn.commit()
+
+    def get_micro_batches(
+        self, space: str, archs: Iterable[str], proxy: str, protocol: str
+    ) -> dict[str, int]:
+        """``{arch: micro-batch size}`` for the archs whose score under ``protocol`` was
+        computed on a split batch (out of memory); the others are absent."""
+        rows = self._select_archs("SELECT arch, micro_batch FROM scores WHERE space=? AND "
+                                  "proxy=? AND protocol=? AND micro_batch IS NOT NULL",
+                                  (space, proxy, protocol), archs)
+        return {arch: int(m) for arch, m in rows}
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0])

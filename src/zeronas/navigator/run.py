@@ -720,6 +720,8 @@ class NavigatorRun:
             "zeronas_version": __version__,
             "torch_threads": torch.get_num_threads(),
         }
+        if objective.micro_batch:  # out of memory: values at a smaller batch size
+            protocol["micro_batch"] = objective.micro_batch
         cost = {"scores_computed": objective.computed, "scores_reused": objective.reused,
                 "scoring_seconds": objective.scoring_seconds,
                 "cpu_seconds": time.process_time() - cpu_start}

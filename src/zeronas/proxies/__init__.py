@@ -16,7 +16,13 @@ from zeronas.proxies.base import (
     parse_proxies,
     register_proxy,
 )
-from zeronas.proxies.runner import ProxyWarning, ScoreSettings, score_arch, score_model
+from zeronas.proxies.runner import (
+    ProxyWarning,
+    Scores,
+    ScoreSettings,
+    score_arch,
+    score_model,
+)
 
 __all__ = [
     "Batch",
@@ -24,6 +30,7 @@ __all__ = [
     "ProxySpec",
     "ProxyWarning",
     "ScoreSettings",
+    "Scores",
     "get_proxy",
     "list_proxies",
     "parse_proxies",

@@ -41,6 +41,32 @@ class ProxyFailed(ZeronasError):
     """A proxy could not run on the given model (wrong output shape, unsupported layers...)."""
 
 
+class Scores(dict[str, float]):
+    """``{proxy: value}`` as :func:`score_model` returns it, plus ``micro_batch``:
+    ``{proxy: images per micro-batch}`` for each proxy whose batch did not fit in memory and
+    whose value therefore comes from the batch split into micro-batches of that size."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.micro_batch: dict[str, int] = {}
+
+
+class _OutOfMemory(Exception):
+    """Internal: a proxy ran out of memory (the allocator's error is ``__cause__``)."""
+
+    def __init__(self, first_line: str) -> None:
+        super().__init__(first_line)
+        self.first_line = first_line
+
+    def failure(self, spec: ProxySpec, used: Batch, why: str) -> ProxyFailed:
+        size = _largest(used)
+        return ProxyFailed(
+            f"proxy {spec.name!r} ran out of memory on this model"
+            + (f" with batch size {size}" if size else "")
+            + f" ({self.first_line}); {why}. Free memory, use a smaller --batch-size, or "
+            "score a smaller network")
+
+
 @dataclass(frozen=True)
 class ScoreSettings:
     """The scoring protocol: data, batch size, number of batches and seed.
@@ -163,7 +189,8 @@ def score_model(
     *,
     owned: bool = False,
     fresh: Callable[[], nn.Module] | None = None,
-) -> dict[str, float]:
+    split: bool = True,
+) -> Scores:
     """Score ``model`` with each proxy; returns ``{name: value}`` in the order given.
 
     The model is not modified: each proxy (or group sharing a pass) works on its own copy.
@@ -178,18 +205,29 @@ def score_model(
     next proxy again sees the pristine network; proxies that remove BN (``bn="off"``) run
     last. Where a pristine copy is still needed, ``fresh`` builds one (for example the same
     seeded constructor) instead of ``deepcopy``. Values are the same as on copies.
+
+    A proxy that runs out of memory is run again, on a pristine copy, on the same images
+    split into micro-batches (halved until they fit): its value is then the proxy's value
+    at that smaller batch size (BN statistics, kernels over the batch and single-batch
+    proxies see one micro-batch), so it is *not* the number of the requested protocol. It is
+    never passed off as one: a :class:`ProxyWarning` says so and the result's
+    ``micro_batch`` maps the proxy to the micro-batch size used, for callers to record.
+    ``split=False`` raises :class:`ProxyFailed` instead.
     """
     specs = [get_proxy(p) if isinstance(p, str) else p for p in proxies]
     _check_batch(specs, batch, ctx)
     ctx = dataclasses.replace(ctx, cache={})  # shared passes never leak between calls
     results: dict[str, float] = {}
+    scores = Scores()
     shared_copies: dict[tuple[str, str, torch.dtype], nn.Module] = {}
     # structure-changing proxies last, so the owned model can be restored between the others
     order = sorted(range(len(specs)),
                    key=lambda i: specs[i].needs_weights and specs[i].bn == "off")
     group = [(s.shared, s.bn, s.dtype) if s.shared else ("", s.name, s.dtype) for s in specs]
     last_of_group = {group[i]: i for i in order}
-    snapshot = _Snapshot(model) if owned and len(specs) > 1 else None  # one proxy: no reuse
+    # one proxy: no reuse, unless an out-of-memory retry needs the pristine model back
+    snapshot = (_Snapshot(model) if owned and (len(specs) > 1 or (split and fresh is None))
+                else None)
     model_free = owned  # the owned model is pristine and nobody works on it
     for i in order:
         spec = specs[i]
@@ -209,37 +247,112 @@ def score_model(
                 _set_bn(work, spec.bn)
                 if spec.shared:
                     shared_copies[key] = work
-        hooks_before = _hook_count(work)
         used = _cast_batch(batch, spec.dtype) if batch is not None else Batch(())
+        hooks_before = _hook_count(work)
         try:
-            with seeded(ctx.seed):
-                value = spec.fn(work, used, ctx)
-        except ZeronasError:
-            raise
-        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            if is_out_of_memory(exc):
-                sizes = sorted({int(x.shape[0]) for x, _ in used.batches})
-                raise ProxyFailed(
-                    f"proxy {spec.name!r} ran out of memory on this model"
-                    + (f" with batch size {sizes[-1]}" if sizes else "")
-                    + f" ({first}); rerun with a smaller --batch-size. Batches are not split "
-                    "automatically: BN batch statistics and pairwise kernels (naswot, ntk) "
-                    "depend on the whole batch, so a split batch would give a different number "
-                    "under the same protocol"
-                ) from exc
-            raise ProxyFailed(
-                f"proxy {spec.name!r} could not run on this model ({type(exc).__name__}: "
-                f"{first}); proxies expect a module mapping images to logits of shape "
-                f"(batch, {ctx.num_classes})"
-            ) from exc
+            value = _run_proxy(spec, work, used, ctx)
+        except _OutOfMemory as oom:
+            if _hook_count(work) != hooks_before:
+                raise RuntimeError(f"proxy {spec.name!r} left hooks on the model after running "
+                                   "out of memory (a bug in zeronas)") from oom.__cause__
+            if not split or _largest(used) <= 1:
+                why = ("splitting is turned off (split=False)" if not split
+                       else "even one image at a time does not fit")
+                raise oom.failure(spec, used, why) from oom.__cause__
+            if work is model:  # the failed pass left the handed-over model changed
+                model_free = snapshot is not None and snapshot.restore(model)
+                if not model_free and fresh is None:
+                    raise oom.failure(spec, used, "no pristine copy of the handed-over model "
+                                      "is left to retry on") from oom.__cause__
+            if spec.shared:
+                shared_copies.pop((spec.shared, spec.bn, spec.dtype), None)
+
+            def pristine(spec: ProxySpec = spec) -> nn.Module:
+                work = _in_dtype(fresh_or_copy(model, fresh), spec.dtype)
+                _set_bn(work, spec.bn)
+                return work
+
+            work, value, hooks_before, micro = _run_split(spec, pristine, used, ctx, oom)
+            scores.micro_batch[spec.name] = micro
         if _hook_count(work) != hooks_before:
             raise RuntimeError(f"proxy {spec.name!r} left hooks on the model (a bug in zeronas)")
         if (snapshot is not None and work is model and last_of_group[group[i]] == i
                 and spec.bn != "off"):
             model_free = snapshot.restore(model)  # False: structure changed, rebuild instead
         results[spec.name] = _finite_or_nan(spec.name, value)
-    return {s.name: results[s.name] for s in specs}
+    scores.update((s.name, results[s.name]) for s in specs)
+    return scores
+
+
+def _run_proxy(spec: ProxySpec, work: nn.Module, used: Batch, ctx: ProxyContext) -> Any:
+    """Run one proxy on ``work`` under the context's seed and return its raw value.
+    An allocation failure becomes :class:`_OutOfMemory`; any other failure of the model
+    becomes :class:`ProxyFailed` naming the proxy."""
+    try:
+        with seeded(ctx.seed):
+            return spec.fn(work, used, ctx)
+    except ZeronasError:
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if is_out_of_memory(exc):
+            raise _OutOfMemory(first) from exc
+        raise ProxyFailed(
+            f"proxy {spec.name!r} could not run on this model ({type(exc).__name__}: "
+            f"{first}); proxies expect a module mapping images to logits of shape "
+            f"(batch, {ctx.num_classes})"
+        ) from exc
+
+
+def _largest(batch: Batch) -> int:
+    """The largest batch size in ``batch`` (0 for no data)."""
+    return max((int(x.shape[0]) for x, _ in batch.batches), default=0)
+
+
+def split_batch(batch: Batch, size: int) -> Batch:
+    """The same images, in order, as micro-batches of at most ``size``: each ``(x, y)``
+    becomes ``ceil(len(x) / size)`` consecutive pieces (labels, of any shape, split with
+    their images)."""
+    if size < 1:
+        raise ZeronasError(f"micro-batch size must be >= 1, got {size}")
+    pieces: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+    for x, y in batch.batches:
+        xs = torch.split(x, size)
+        ys = torch.split(y, size) if y is not None else (None,) * len(xs)
+        pieces.extend(zip(xs, ys, strict=True))
+    return Batch(tuple(pieces), synthetic=batch.synthetic)
+
+
+def _run_split(
+    spec: ProxySpec, pristine: Callable[[], nn.Module], used: Batch, ctx: ProxyContext,
+    oom: _OutOfMemory,
+) -> tuple[nn.Module, Any, int, int]:
+    """Rerun ``spec`` after an out-of-memory error on micro-batches of half, a quarter...
+    of the batch until one fits: ``(model it ran on, raw value, hooks before, micro-batch
+    size)``, with a :class:`ProxyWarning` that the value belongs to the smaller batch.
+    Every attempt starts from a pristine model and an empty shared-pass cache."""
+    size = _largest(used)
+    micro = size
+    while micro > 1:
+        micro = (micro + 1) // 2
+        work = pristine()
+        hooks = _hook_count(work)
+        try:
+            value = _run_proxy(spec, work, split_batch(used, micro),
+                               dataclasses.replace(ctx, cache={}))
+        except _OutOfMemory as again:
+            oom = again
+            del work
+            continue
+        warnings.warn(
+            f"proxy {spec.name!r} ran out of memory at batch size {size} ({oom.first_line}); "
+            f"its value comes from the same images in micro-batches of {micro}: BN batch "
+            f"statistics, kernels over the batch and single-batch proxies see {micro} images, "
+            f"so it is the value at batch size {micro}, recorded as such (micro_batch)",
+            ProxyWarning, stacklevel=3)
+        return work, value, hooks, micro
+    raise oom.failure(spec, used, "no micro-batch size down to 1 image fit"
+                      ) from oom.__cause__
 
 
 class _Snapshot:
@@ -371,8 +484,9 @@ def score_arch(
     dataset: str,
     settings: ScoreSettings | None = None,
     batch: Batch | None = None,
-) -> dict[str, float]:
-    """Build ``arch``'s network for ``dataset`` and score it with ``proxies``.
+) -> Scores:
+    """Build ``arch``'s network for ``dataset`` and score it with ``proxies`` (see
+    :func:`score_model` for ``micro_batch``, set when a batch did not fit in memory).
 
     Structural proxies alone run on a meta-device network (no memory, no data). ``batch`` may
     be passed to reuse the same images over many architectures.

@@ -35,6 +35,7 @@ from zeronas.execution.store import ScoreStore
 from zeronas.proxies.base import Batch, ProxyContext, ProxySpec, get_proxy
 from zeronas.proxies.ensemble import aggregate, compose, expand
 from zeronas.proxies.runner import (
+    Scores,
     ScoreSettings,
     build_network,
     make_batch,
@@ -96,11 +97,12 @@ class ObjectiveJob:
 
 
 def compute_scores(job: ObjectiveJob, arch: Any, names: Sequence[str]
-                   ) -> tuple[dict[str, float], float]:
+                   ) -> tuple[Scores, float]:
     """Compute the proxies ``names`` of ``arch`` under ``job``: ``({name: value}, seconds per
-    proxy)``. The network is built for this call only (seeded): it is handed to the runner,
-    which rebuilds it instead of deep-copying it for each further proxy; proxies that share
-    passes share them, so the time is split evenly between them."""
+    proxy)``, the values' ``micro_batch`` naming any proxy whose batch did not fit in memory.
+    The network is built for this call only (seeded): it is handed to the runner, which
+    rebuilds it instead of deep-copying it for each further proxy; proxies that share passes
+    share them, so the time is split evenly between them."""
     by_name = {s.name: s for s in job.specs}
     specs = [by_name[n] for n in names]
     t0 = time.perf_counter()
@@ -113,11 +115,11 @@ def compute_scores(job: ObjectiveJob, arch: Any, names: Sequence[str]
     values = score_model(build(), specs, batch, dataclasses.replace(job.ctx, arch=arch),
                          owned=True, fresh=build)
     seconds = (time.perf_counter() - t0) / max(1, len(specs))
-    return {s.name: values[s.name] for s in specs}, seconds
+    return values, seconds
 
 
 def objective_task(job: ObjectiveJob, item: tuple[str, tuple[str, ...]]
-                   ) -> tuple[dict[str, float], float]:
+                   ) -> tuple[Scores, float]:
     """An executor task: ``item`` is ``(architecture string, proxy names)``; scores it as
     :func:`compute_scores` does in the driver."""
     key, names = item
@@ -166,6 +168,9 @@ class Objective:
         self.reused = 0
         """Proxy values read from the store."""
         self.scoring_seconds = 0.0
+        self.micro_batch: dict[str, dict[str, int]] = {}
+        """``{arch: {proxy: micro-batch size}}`` for values whose batch did not fit in
+        memory (computed at that smaller batch size; see ``score_model``)."""
 
     # ------------------------------------------------------------------ scoring
     @property
@@ -189,16 +194,23 @@ class Objective:
                 got = self.store.get(self.space.name, [key], s.name, self.keys[s.name])
                 if key in got:
                     have[s.name] = got[key][0]
+                    split = self.store.get_micro_batches(self.space.name, [key], s.name,
+                                                         self.keys[s.name])
+                    if split:
+                        self.micro_batch.setdefault(key, {})[s.name] = split[key]
         self.reused += len(have)
         return have
 
-    def _keep(self, key: str, values: dict[str, float], seconds: float) -> None:
+    def _keep(self, key: str, values: Scores, seconds: float) -> None:
         """Count and store freshly computed ``values`` (``seconds``: per proxy)."""
         self.scoring_seconds += seconds * len(values)
         self.computed += len(values)
+        if values.micro_batch:
+            self.micro_batch.setdefault(key, {}).update(values.micro_batch)
         if self.store is not None:
             for name, value in values.items():
-                self.store.put(self.space.name, key, {name: (value, seconds)}, self.keys[name])
+                self.store.put(self.space.name, key, {name: (value, seconds)}, self.keys[name],
+                               micro_batch=values.micro_batch)
 
     def score(self, arch: Any, key: str | None = None) -> dict[str, float]:
         """Raw per-proxy scores of ``arch`` (store first), without adding it to the pool."""

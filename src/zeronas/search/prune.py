@@ -206,7 +206,7 @@ class PruneSearch:
                 if store is not None:
                     for s in missing:
                         store.put(self.space.name, key, {s.name: (values[s.name], seconds)},
-                                  keys[s.name])
+                                  keys[s.name], micro_batch=values.micro_batch)
             counter["evaluations"] += 1
             if on_progress is not None:
                 on_progress(counter["evaluations"], total)

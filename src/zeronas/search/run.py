@@ -346,6 +346,8 @@ def run_search(
     best = _best_entry(sp, best_arch, best_key, {n: v[b] for n, v in objective.raw.items()},
                        float(values[b]), checker, gt)
     protocol["rejection_reasons"] = reasons
+    if objective.micro_batch:  # out of memory: values at a smaller batch size
+        protocol["micro_batch"] = objective.micro_batch
     cost = {"scores_computed": objective.computed, "scores_reused": objective.reused,
             "scoring_seconds": objective.scoring_seconds,
             "cpu_seconds": time.process_time() - cpu_start}
