@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -266,6 +267,7 @@ def score_model(
                                       "is left to retry on") from oom.__cause__
             if spec.shared:
                 shared_copies.pop((spec.shared, spec.bn, spec.dtype), None)
+            del work  # a failed copy: its gradients go before the retry allocates
 
             def pristine(spec: ProxySpec = spec) -> nn.Module:
                 work = _in_dtype(fresh_or_copy(model, fresh), spec.dtype)
@@ -296,7 +298,9 @@ def _run_proxy(spec: ProxySpec, work: nn.Module, used: Batch, ctx: ProxyContext)
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if is_out_of_memory(exc):
-            raise _OutOfMemory(first) from exc
+            # the traceback's frames hold the failed pass's activations: drop them, so
+            # the retry has the memory back
+            raise _OutOfMemory(first) from exc.with_traceback(None)
         raise ProxyFailed(
             f"proxy {spec.name!r} could not run on this model ({type(exc).__name__}: "
             f"{first}); proxies expect a module mapping images to logits of shape "
@@ -335,7 +339,14 @@ def _run_split(
     micro = size
     while micro > 1:
         micro = (micro + 1) // 2
-        work = pristine()
+        gc.collect()  # the failed attempt's tensors, before the next one allocates
+        try:
+            work = pristine()
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise oom.failure(spec, used, "not even a fresh copy of the network fits"
+                              ) from exc.with_traceback(None)
         hooks = _hook_count(work)
         try:
             value = _run_proxy(spec, work, split_batch(used, micro),
