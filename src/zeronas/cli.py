@@ -186,6 +186,10 @@ def score_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     predictor_weights: Path | None = typer.Option(
         None, help="TG-NAS weights for the tgnas proxy (default: not trained on this space)."),
+    split: bool = typer.Option(
+        True, "--split/--no-split",
+        help="When a proxy runs out of memory, rerun it on micro-batches (the value is "
+             "labelled with its micro-batch size); --no-split stops with an error instead."),
 ) -> None:
     """Score one architecture with zero-cost proxies."""
     from zeronas.bench.data import parse_data
@@ -201,7 +205,7 @@ def score_cmd(
     specs = [over.get(s.name, s) for s in parse_proxies(proxies)]
     sp.dataset(dataset)
     settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
-                             data=parse_data(data))
+                             data=parse_data(data), split_on_oom=split)
     scores = score_arch(sp, value, specs, dataset, settings)
     out = {
         "space": space,
@@ -260,6 +264,10 @@ def correlate_cmd(
     ray_address: RayAddressOpt = None,
     baseline_sample: str = typer.Option(
         "200", help="Time the forward+backward baseline on the first N architectures, or 'all'."),
+    split: bool = typer.Option(
+        True, "--split/--no-split",
+        help="When a proxy runs out of memory, rerun it on micro-batches (the value is "
+             "labelled with its micro-batch size); --no-split stops with an error instead."),
 ) -> None:
     """Score a seeded sample of a space and compare each proxy with the ground truth."""
     from zeronas.bench.correlate import correlate, parse_sample
@@ -274,7 +282,7 @@ def correlate_cmd(
     expand(names)  # unknown names fail here, before any work
     n = parse_sample(sample)
     settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
-                             data=parse_data(data))
+                             data=parse_data(data), split_on_oom=split)
     console = _console()
     pool = _executor(executor, workers, threads, retries, ray_address)
     with ScoreStore(store) as db, _progress(console) as progress:
@@ -363,6 +371,10 @@ def search_cmd(
                           "executor's workers, else 1); the result depends on it."),
     prune_rule: str | None = typer.Option(
         None, help="Prune: 'prune' (TE-NAS, default) or 'discretize' (Zero-Cost-PT)."),
+    split: bool = typer.Option(
+        True, "--split/--no-split",
+        help="When a proxy runs out of memory, rerun it on micro-batches (the value is "
+             "labelled with its micro-batch size); --no-split stops with an error instead."),
 ) -> None:
     """Search a space for the architecture the objective ranks best, under budgets."""
     from zeronas.bench.data import parse_data
@@ -373,7 +385,7 @@ def search_cmd(
 
     sp = get_space(space)
     settings = ScoreSettings(batch_size=batch_size, batches=batches, seed=seed,
-                             data=parse_data(data))
+                             data=parse_data(data), split_on_oom=split)
     opts = searcher_options(population_size=population_size, sample_size=sample_size,
                             rule=prune_rule)
     console = _console()

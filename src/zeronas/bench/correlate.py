@@ -100,7 +100,8 @@ def bare_forward_backward(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy,
 ) -> float:
     """Seconds of one plain training-mode forward + backward of ``loss_fn`` (the baseline;
-    cross-entropy unless the task has its own loss, e.g. L1 for TransNAS ``normal``)."""
+    cross-entropy unless the task has its own loss, e.g. L1 for TransNAS ``normal``); NaN,
+    with a warning, when it runs out of memory (a timing is never split)."""
     net = copy.deepcopy(model)
     net.train()
     x, y = batch.first
@@ -110,12 +111,14 @@ def bare_forward_backward(
     try:
         loss = loss_fn(net(x), y)
         loss.backward()
-    except RuntimeError as exc:
+    except (RuntimeError, MemoryError) as exc:
         if not is_out_of_memory(exc):
             raise
-        raise ZeronasError(
-            f"the baseline (one forward+backward at batch size {len(x)}) ran out of memory: "
-            "the timing baseline is never split; rerun with a smaller --batch-size") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        warnings.warn(f"the baseline (one forward+backward at batch size {len(x)}) ran out of "
+                      f"memory ({first}); it is not split: this network's time is NaN and "
+                      "left out of the baseline mean", ProxyWarning, stacklevel=2)
+        return math.nan
     return time.perf_counter() - t0
 
 
@@ -205,9 +208,11 @@ def split_summary(split: Mapping[str, int], batch_size: int) -> dict[str, Any]:
     return {
         "architectures": dict(sorted(split.items())),
         "count_by_size": {str(m): sizes[m] for m in sorted(sizes)},
-        "note": f"out of memory at batch size {batch_size}: these architectures' values were "
-                "computed on the same images in micro-batches of the given size, i.e. at that "
-                "batch size, not at the protocol's",
+        "note": f"out of memory at batch size {batch_size}: for these architectures each "
+                "batch was split into micro-batches of the given size (BN statistics and "
+                "kernels over one micro-batch; a single-batch proxy reads the first "
+                "micro-batch, zico every micro-batch as a batch), so their values are not "
+                "under the protocol's batch size",
     }
 
 
@@ -280,14 +285,16 @@ def correlate(
             for s in missing:
                 t0 = time.perf_counter()
                 scores = score_model(net, [s], batch if s.needs_data else None,
-                                     dataclasses.replace(ctx, arch=arch))
+                                     dataclasses.replace(ctx, arch=arch),
+                                     split=settings.split_on_oom)
                 seconds = time.perf_counter() - t0
                 store.put(space.name, arch_str, {s.name: (scores[s.name], seconds)},
                           keys[s.name], micro_batch=scores.micro_batch)
                 have[s.name][arch_str] = (scores[s.name], seconds)
             if want_base:
                 seconds = bare_forward_backward(net, batch, ctx.loss)
-                store.put(space.name, arch_str, {BASELINE: (math.nan, seconds)}, base_key)
+                if not math.isnan(seconds):  # out of memory: not stored, tried again next run
+                    store.put(space.name, arch_str, {BASELINE: (math.nan, seconds)}, base_key)
                 have[BASELINE][arch_str] = (math.nan, seconds)
         if on_progress is not None and executor is None:
             on_progress(done + 1, len(archs))
@@ -338,7 +345,10 @@ def correlate(
             "composite": {"parts": list(comp.parts), "method": comp.method,
                           "note": "rank aggregate over this run's sample (pool-relative)"},
         }
-    baseline = float(np.mean([have[BASELINE][a][1] for a in archs if a in timed]))
+    base_times = np.array([have[BASELINE][a][1] for a in archs if a in timed], dtype=float)
+    base_oom = int(np.isnan(base_times).sum())  # out of memory: not timed
+    baseline = float(np.mean(base_times[~np.isnan(base_times)])) if base_oom < len(base_times) \
+        else math.nan
     for r in results.values():
         r["ratio_to_baseline"] = r["seconds_per_arch"] / baseline if baseline > 0 else math.nan
     protocol = {
@@ -358,6 +368,7 @@ def correlate(
         "top10_precision": "share of the top 10% by proxy that is in the top 10% by ground truth",
         "baseline_seconds_per_arch": baseline,
         "baseline_sample": len(timed),
+        "baseline_out_of_memory": base_oom,
         "baseline": "one training-mode forward + backward of the task loss (cross-entropy "
                     "for classification) of the same networks on the first batch, measured in "
                     "the same run on the first baseline_sample architectures of the sample",

@@ -450,7 +450,8 @@ def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict
     for s in missing:
         t0 = time.perf_counter()
         scores = score_model(net, [s], job.batch if s.needs_data else None,
-                             dataclasses.replace(job.ctx, arch=arch))
+                             dataclasses.replace(job.ctx, arch=arch),
+                             split=job.settings.split_on_oom)
         values[s.name] = (scores[s.name], time.perf_counter() - t0)
         micro_batch.update(scores.micro_batch)
     baseline = bare_forward_backward(net, job.batch, job.ctx.loss) if want_baseline else None
@@ -511,7 +512,8 @@ def score_in_parallel(
                 have[name][arch_str] = (value, seconds)
             if result["baseline"] is not None:
                 entry = (math.nan, float(result["baseline"]))
-                store.put(job.space.name, arch_str, {base_name: entry}, base_key)
+                if not math.isnan(entry[1]):  # out of memory: not stored, tried next run
+                    store.put(job.space.name, arch_str, {base_name: entry}, base_key)
                 have[base_name][arch_str] = entry
         done += 1
         if on_progress is not None:

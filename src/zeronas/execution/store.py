@@ -68,19 +68,29 @@ class ScoreStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
-            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise DataError(
                 f"store {str(self.path)!r} is not a zeronas SQLite store: {exc}"
             ) from exc
+        self._migrate()
 
     def _migrate(self) -> None:
         """Stores written before ``micro_batch`` existed get the column (NULL: the whole
         batch fitted, which is what every score written before it means)."""
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(scores)")}
-        if "micro_batch" not in columns:
+        if "micro_batch" in columns:
+            return
+        try:
             self._conn.execute("ALTER TABLE scores ADD COLUMN micro_batch INTEGER")
             self._conn.commit()
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" in str(exc):  # another process added it first
+                return
+            raise DataError(
+                f"store {str(self.path)!r} was written by an older zeronas and needs a new "
+                f"column (micro_batch), but it cannot be changed: {exc}. Open it once "
+                "with write access"
+            ) from exc
 
     def close(self) -> None:
         self._conn.close()

@@ -60,12 +60,13 @@ class _OutOfMemory(Exception):
         self.first_line = first_line
 
     def failure(self, spec: ProxySpec, used: Batch, why: str) -> ProxyFailed:
-        size = _largest(used)
+        size = _largest(used) if spec.needs_data else 0
+        advice = ("Free memory, use a smaller --batch-size, or score a smaller network"
+                  if spec.needs_data else "Free memory or score a smaller network")
         return ProxyFailed(
             f"proxy {spec.name!r} ran out of memory on this model"
             + (f" with batch size {size}" if size else "")
-            + f" ({self.first_line}); {why}. Free memory, use a smaller --batch-size, or "
-            "score a smaller network")
+            + f" ({self.first_line}); {why}. {advice}")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,9 @@ class ScoreSettings:
     batches: int = 2
     seed: int = 0
     data: DataSpec = field(default_factory=DataSpec)
+    split_on_oom: bool = True
+    """Rerun a proxy that runs out of memory on micro-batches (see :func:`score_model`); not
+    part of :meth:`protocol`: a split value is recorded with its micro-batch size instead."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -207,13 +211,14 @@ def score_model(
     last. Where a pristine copy is still needed, ``fresh`` builds one (for example the same
     seeded constructor) instead of ``deepcopy``. Values are the same as on copies.
 
-    A proxy that runs out of memory is run again, on a pristine copy, on the same images
-    split into micro-batches (halved until they fit): its value is then the proxy's value
-    at that smaller batch size (BN statistics, kernels over the batch and single-batch
-    proxies see one micro-batch), so it is *not* the number of the requested protocol. It is
-    never passed off as one: a :class:`ProxyWarning` says so and the result's
-    ``micro_batch`` maps the proxy to the micro-batch size used, for callers to record.
-    ``split=False`` raises :class:`ProxyFailed` instead.
+    A data-reading proxy that runs out of memory is run again, on a pristine copy, with each
+    batch split into micro-batches (halved until they fit): BN statistics and kernels over
+    the batch then see one micro-batch, a single-batch proxy the first micro-batch, a
+    multi-batch proxy (zico) every micro-batch as a batch, so the value is *not* the number of
+    the requested protocol. It is never passed off as one: a :class:`ProxyWarning` says so and
+    the result's ``micro_batch`` maps the proxy to the micro-batch size used, for callers to
+    record. ``split=False``, or a proxy that does not read the batch, raises
+    :class:`ProxyFailed` instead.
     """
     specs = [get_proxy(p) if isinstance(p, str) else p for p in proxies]
     _check_batch(specs, batch, ctx)
@@ -252,12 +257,17 @@ def score_model(
         hooks_before = _hook_count(work)
         try:
             value = _run_proxy(spec, work, used, ctx)
-        except _OutOfMemory as oom:
+        except _OutOfMemory as exc:
+            oom = exc.with_traceback(None)  # its frames hold the failed copy: let it go
+            del exc
             if _hook_count(work) != hooks_before:
                 raise RuntimeError(f"proxy {spec.name!r} left hooks on the model after running "
                                    "out of memory (a bug in zeronas)") from oom.__cause__
+            if not spec.needs_data:
+                raise oom.failure(spec, used, "the proxy does not read the batch, so a "
+                                  "smaller batch cannot help") from oom.__cause__
             if not split or _largest(used) <= 1:
-                why = ("splitting is turned off (split=False)" if not split
+                why = ("splitting is turned off (--no-split)" if not split
                        else "even one image at a time does not fit")
                 raise oom.failure(spec, used, why) from oom.__cause__
             if work is model:  # the failed pass left the handed-over model changed
@@ -295,8 +305,8 @@ def _run_proxy(spec: ProxySpec, work: nn.Module, used: Batch, ctx: ProxyContext)
             return spec.fn(work, used, ctx)
     except ZeronasError:
         raise
-    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    except (RuntimeError, ValueError, TypeError, IndexError, MemoryError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if is_out_of_memory(exc):
             # the traceback's frames hold the failed pass's activations: drop them, so
             # the retry has the memory back
@@ -352,14 +362,16 @@ def _run_split(
             value = _run_proxy(spec, work, split_batch(used, micro),
                                dataclasses.replace(ctx, cache={}))
         except _OutOfMemory as again:
-            oom = again
-            del work
+            oom = again.with_traceback(None)  # drop the frames holding this attempt's copy
+            del again, work
             continue
         warnings.warn(
             f"proxy {spec.name!r} ran out of memory at batch size {size} ({oom.first_line}); "
-            f"its value comes from the same images in micro-batches of {micro}: BN batch "
-            f"statistics, kernels over the batch and single-batch proxies see {micro} images, "
-            f"so it is the value at batch size {micro}, recorded as such (micro_batch)",
+            f"it was rerun with each batch split into micro-batches of {micro}: BN batch "
+            f"statistics and kernels over the batch see {micro} images, a proxy that reads one "
+            f"batch sees the first {micro} images, one that reads every batch (zico) sees "
+            f"{len(split_batch(used, micro).batches)} batches of up to {micro}. The value is "
+            "recorded with micro_batch, not as the requested protocol's",
             ProxyWarning, stacklevel=3)
         return work, value, hooks, micro
     raise oom.failure(spec, used, "no micro-batch size down to 1 image fit"
@@ -432,7 +444,7 @@ class _Snapshot:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is an allocation failure (CUDA OOM or the CPU allocator's)."""
-    if isinstance(exc, torch.OutOfMemoryError):
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):  # MemoryError: numpy, Python
         return True
     text = str(exc)
     return "out of memory" in text.lower() or "can't allocate memory" in text
@@ -508,4 +520,5 @@ def score_arch(
     net = build_network(space, arch, dataset, settings.seed, meta=not weights)
     if batch is None and any(s.needs_data for s in specs):
         batch = make_batch(space, dataset, settings)
-    return score_model(net, specs, batch, make_context(space, dataset, settings, arch))
+    return score_model(net, specs, batch, make_context(space, dataset, settings, arch),
+                       split=settings.split_on_oom)

@@ -113,7 +113,7 @@ def compute_scores(job: ObjectiveJob, arch: Any, names: Sequence[str]
 
     batch = job.batch if any(s.needs_data for s in specs) else None
     values = score_model(build(), specs, batch, dataclasses.replace(job.ctx, arch=arch),
-                         owned=True, fresh=build)
+                         owned=True, fresh=build, split=job.settings.split_on_oom)
     seconds = (time.perf_counter() - t0) / max(1, len(specs))
     return values, seconds
 

@@ -78,6 +78,9 @@ class PruneOutcome:
     computed: int
     seconds: float
     rounds: list[dict[str, Any]] = field(default_factory=list)
+    micro_batch: dict[str, dict[str, int]] = field(default_factory=dict)
+    """``{pruned-supernet key: {proxy: micro-batch size}}`` for supernet scores whose batch
+    did not fit in memory (computed at that smaller batch size; see ``score_model``)."""
 
 
 @register_searcher("prune")
@@ -185,6 +188,7 @@ class PruneSearch:
                 for s in specs}
         total = self.expected_evaluations()
         counter = {"evaluations": 0, "computed": 0}
+        split: dict[str, dict[str, int]] = {}  # supernet key -> {proxy: micro-batch}
         t_start = time.perf_counter()
 
         def score(state: State) -> dict[str, float]:
@@ -195,14 +199,20 @@ class PruneSearch:
                     got = store.get(self.space.name, [key], s.name, keys[s.name])
                     if key in got:
                         have[s.name] = got[key][0]
+                        micro = store.get_micro_batches(self.space.name, [key], s.name,
+                                                        keys[s.name])
+                        if micro:
+                            split.setdefault(key, {})[s.name] = micro[key]
             missing = [s for s in specs if s.name not in have]
             if missing:
                 t0 = time.perf_counter()
                 with supernet.pruned(state) as net:  # score_model copies what it scores
-                    values = score_model(net, missing, batch, ctx)
+                    values = score_model(net, missing, batch, ctx, split=settings.split_on_oom)
                 seconds = (time.perf_counter() - t0) / len(missing)
                 counter["computed"] += 1
                 have.update(values)
+                if values.micro_batch:
+                    split.setdefault(key, {}).update(values.micro_batch)
                 if store is not None:
                     for s in missing:
                         store.put(self.space.name, key, {s.name: (values[s.name], seconds)},
@@ -275,7 +285,7 @@ class PruneSearch:
                 rounds.append({"stage": "inputs", "candidates": len(cands), "pruned": removed})
         arch = self._arch(state)
         return PruneOutcome(arch, counter["evaluations"], counter["computed"],
-                            time.perf_counter() - t_start, rounds)
+                            time.perf_counter() - t_start, rounds, split)
 
     def _arch(self, state: State) -> Any:
         if self.space.name == "nb201":

@@ -401,6 +401,9 @@ def _run_prune(
         warnings.warn(f"the pruned architecture is over budget ({reason}): pruning does not "
                       "steer by constraints", SearchWarning, stacklevel=3)
     protocol["evaluations_unit"] = "supernet evaluations (each scores one pruned supernet)"
+    if outcome.micro_batch or objective.micro_batch:  # out of memory: smaller batches
+        protocol["micro_batch"] = {"supernets": outcome.micro_batch,
+                                   "architecture": objective.micro_batch}
     cost = {"supernet_evaluations": outcome.evaluations,
             "supernets_computed": outcome.computed,
             "prune_seconds": outcome.seconds,
