@@ -2,7 +2,9 @@
 # TransNAS-Bench-101 proxy table (README, "Every proxy" tables), one lane on one torch thread.
 # For each space:task given: first the cheap proxies on a seeded 100-architecture sample, then
 # grasp and zen (each 10-80x a forward+backward on these 256x256 networks) on 30; synthetic
-# images and task-shaped synthetic targets, batch 8. Scores go to results/tnb.sqlite, so an
+# images and task-shaped synthetic targets, batch 8; the proxies of an architecture share their
+# forward/backward passes (--shared-passes: same values, about 2x faster on these networks, each
+# proxy charged an even share of the time). Scores go to results/tnb.sqlite, so an
 # interrupted lane resumes; a finished (space, task, part) is skipped.
 #   benchmarks/tnb_table.sh tnb101_micro:normal tnb101_macro:class_scene ...
 # Needs ZERONAS_DATA (the TransNAS-Bench-101 ground truth); run two lanes on two cores.
@@ -23,7 +25,8 @@ for part in cheap costly; do
     start=$(date +%s)
     "$ZN" correlate --space "$space" --dataset "$task" --proxies "$proxies" --sample "$n" \
       --seed 0 --data synthetic --batch-size 8 --batches 2 --baseline-sample all \
-      --store results/tnb.sqlite --out "$OUT/$name.json" --no-plot > "$OUT/$name.log" 2>&1
+      --store results/tnb.sqlite --out "$OUT/$name.json" --no-plot --shared-passes \
+      > "$OUT/$name.log" 2>&1
     echo "$name $(( $(date +%s) - start )) s" >> "$OUT/elapsed.log"
   done
 done

@@ -243,3 +243,26 @@ def test_constant_value_by_hand():
     assert constant_value(np.array([1.0, 1.0 + 1e-12])) is None  # any difference ranks
     assert constant_value(np.array([np.nan, 3.0])) is None  # one finite value: nothing to say
     assert constant_value(np.array([np.inf, np.inf, 1.0])) is None
+
+
+@pytest.mark.parametrize("workers", [None, 1])
+def test_shared_passes_give_the_same_values(tmp_path, nb201, small_truth, workers):
+    """--shared-passes scores an architecture's proxies in one call: the same numbers as
+    scoring each alone, the timing mode in the protocol, and one store for both."""
+    from zeronas.execution.executor import LocalExecutor
+
+    names = ["grad_norm", "snip", "fisher", "zico", "naswot", "synflow", "params"]
+    settings = ScoreSettings(batch_size=4, batches=2)
+    with ScoreStore(tmp_path / "alone.sqlite") as st:
+        alone = correlate(nb201, "cifar10", names, 6, 0, settings, st, small_truth)
+    ex = LocalExecutor(workers=workers, threads=1) if workers else None
+    with ScoreStore(tmp_path / "shared.sqlite") as st:
+        shared = correlate(nb201, "cifar10", names, 6, 0, settings, st, small_truth,
+                           executor=ex, shared_passes=True)
+    if ex is not None:
+        ex.close()
+    for a, b in zip(alone.rows, shared.rows, strict=True):
+        for name in names:
+            assert math.isclose(a[name], b[name], rel_tol=1e-9, abs_tol=0), (name, a, b)
+    assert alone.summary["protocol"]["timing"] == "each proxy alone"
+    assert shared.summary["protocol"]["timing"] == "shared passes"

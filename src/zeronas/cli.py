@@ -268,6 +268,11 @@ def correlate_cmd(
         True, "--split/--no-split",
         help="When a proxy runs out of memory, rerun it on micro-batches (the value is "
              "labelled with its micro-batch size); --no-split stops with an error instead."),
+    shared_passes: bool = typer.Option(
+        False, "--shared-passes",
+        help="Score each architecture's proxies in one call, sharing forward/backward passes "
+             "(same values, several times faster on big networks; each proxy is charged an "
+             "even share of the time)."),
 ) -> None:
     """Score a seeded sample of a space and compare each proxy with the ground truth."""
     from zeronas.bench.correlate import correlate, parse_sample
@@ -295,7 +300,8 @@ def correlate_cmd(
             result = correlate(sp, dataset, names, n, seed, settings, db,
                                on_progress=on_progress, overrides=_overrides(predictor_weights),
                                executor=pool, baseline_sample=parse_sample(
-                                   baseline_sample, "--baseline-sample", 1))
+                                   baseline_sample, "--baseline-sample", 1),
+                               shared_passes=shared_passes)
         finally:
             if pool is not None:
                 pool.close()

@@ -230,6 +230,7 @@ def correlate(
     overrides: Mapping[str, ProxySpec] | None = None,
     executor: Executor | None = None,
     baseline_sample: int | None = None,
+    shared_passes: bool = False,
 ) -> CorrelateResult:
     """Score a seeded sample of ``space`` with ``proxies`` and compare with ``dataset``.
 
@@ -247,6 +248,12 @@ def correlate(
     architectures of the sample only (all when None): its mean is a ratio's denominator, and
     on large networks (TransNAS at 256x256) timing it on every architecture would cost more
     than cheap proxies themselves.
+
+    By default each proxy is scored alone, so its time is its own. ``shared_passes`` scores
+    the proxies an architecture lacks in one runner call instead: proxies that share a
+    forward/backward pass (grad_norm, snip, fisher, grasp, zico) compute it once, the values
+    are the same, and each proxy is charged an even share of the call's time (recorded in the
+    protocol). On large networks this is several times faster.
     """
     gt = ground_truth if ground_truth is not None else load_ground_truth(space.name)
     truth_col = gt.column(dataset)
@@ -272,7 +279,7 @@ def correlate(
     if executor is not None:  # fills ``have`` and the store; the loop below then finds all
         from zeronas.execution.executor import ScoringJob, score_in_parallel
 
-        job = ScoringJob(space, network, settings, tuple(specs), batch, ctx)
+        job = ScoringJob(space, network, settings, tuple(specs), batch, ctx, shared_passes)
         score_in_parallel(executor, job, archs, have, keys, (BASELINE, base_key), store,
                           on_progress, timed=timed)
     for done, arch_str in enumerate(archs):
@@ -282,15 +289,17 @@ def correlate(
             arch = space.from_str(arch_str)
             any_weights = any(s.needs_weights for s in missing) or want_base
             net = build_network(space, arch, network, settings.seed, meta=not any_weights)
-            for s in missing:
+            for group in ([missing] if shared_passes and missing else [[s] for s in missing]):
                 t0 = time.perf_counter()
-                scores = score_model(net, [s], batch if s.needs_data else None,
+                scores = score_model(net, group,
+                                     batch if any(s.needs_data for s in group) else None,
                                      dataclasses.replace(ctx, arch=arch),
                                      split=settings.split_on_oom)
-                seconds = time.perf_counter() - t0
-                store.put(space.name, arch_str, {s.name: (scores[s.name], seconds)},
-                          keys[s.name], micro_batch=scores.micro_batch)
-                have[s.name][arch_str] = (scores[s.name], seconds)
+                seconds = (time.perf_counter() - t0) / len(group)
+                for s in group:
+                    store.put(space.name, arch_str, {s.name: (scores[s.name], seconds)},
+                              keys[s.name], micro_batch=scores.micro_batch)
+                    have[s.name][arch_str] = (scores[s.name], seconds)
             if want_base:
                 seconds = bare_forward_backward(net, batch, ctx.loss)
                 if not math.isnan(seconds):  # out of memory: not stored, tried again next run
@@ -372,9 +381,13 @@ def correlate(
         "baseline": "one training-mode forward + backward of the task loss (cross-entropy "
                     "for classification) of the same networks on the first batch, measured in "
                     "the same run on the first baseline_sample architectures of the sample",
-        "timing_note": "seconds_per_arch: each proxy timed alone (no shared passes), model copy "
-                       "included; only scores computed in this run or an earlier run of the "
-                       "same store are timed",
+        "timing": "shared passes" if shared_passes else "each proxy alone",
+        "timing_note": ("seconds_per_arch: the proxies an architecture lacked were scored in "
+                        "one call with shared forward/backward passes and each was charged an "
+                        "even share of its time" if shared_passes else
+                        "seconds_per_arch: each proxy timed alone (no shared passes)")
+                       + ", model copy included; only scores computed in this run or an "
+                         "earlier run of the same store are timed (a store may mix both)",
         "zeronas_version": __version__,
         "torch_threads": torch.get_num_threads(),
         **task_protocol(space.dataset(network)),

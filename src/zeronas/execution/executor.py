@@ -427,6 +427,7 @@ class ScoringJob:
     specs: tuple[Any, ...]
     batch: Any
     ctx: Any
+    shared_passes: bool = False
 
 
 def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict[str, Any]:
@@ -447,12 +448,15 @@ def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict
     net = build_network(job.space, arch, job.network, job.settings.seed, meta=not any_weights)
     values: dict[str, tuple[float, float]] = {}
     micro_batch: dict[str, int] = {}
-    for s in missing:
+    for group in ([missing] if job.shared_passes and missing else [[s] for s in missing]):
         t0 = time.perf_counter()
-        scores = score_model(net, [s], job.batch if s.needs_data else None,
+        scores = score_model(net, group,
+                             job.batch if any(s.needs_data for s in group) else None,
                              dataclasses.replace(job.ctx, arch=arch),
                              split=job.settings.split_on_oom)
-        values[s.name] = (scores[s.name], time.perf_counter() - t0)
+        seconds = (time.perf_counter() - t0) / len(group)
+        for s in group:
+            values[s.name] = (scores[s.name], seconds)
         micro_batch.update(scores.micro_batch)
     baseline = bare_forward_backward(net, job.batch, job.ctx.loss) if want_baseline else None
     return {"values": values, "baseline": baseline, "micro_batch": micro_batch}
