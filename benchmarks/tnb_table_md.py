@@ -1,0 +1,95 @@
+"""Render the TransNAS-Bench-101 proxy tables of the README from `benchmarks/tnb_table.sh`'s
+results: one column per (space, task) that has a result, one row per proxy, each cell
+"Kendall [95 % CI] / Spearman" (grasp and zen from the 30-architecture part, marked n=30).
+
+    .venv/bin/python benchmarks/tnb_table_md.py [results/repro/tnb_table]
+
+Reads only the JSON files the script wrote; prints Markdown to stdout. A (space, task) whose
+cheap part has not finished is left out, and the missing ones are listed after the table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+SPACES = ("tnb101_micro", "tnb101_macro")
+TASKS = ("class_scene", "class_object", "jigsaw", "room_layout", "segmentsemantic", "normal",
+         "autoencoder")
+ROWS = ("params", "flops", "synflow", "zen", "naswot", "snip", "grad_norm", "fisher",
+        "fisher_released", "grasp", "zico", "tgnas")
+
+
+def _num(x: float, digits: int = 3) -> str:
+    """Decimals without the leading zero and a typographic minus, the README's style."""
+    text = f"{x:.{digits}f}"
+    text = text.replace("0.", ".", 1) if abs(x) < 1 else text
+    return text.replace("-", "\N{MINUS SIGN}")
+
+
+def _constant(csv_path: Path, proxy: str) -> float | None:
+    """The one value ``proxy`` gave every architecture in the run's CSV, if it did (results
+    written before ``constant_value`` was recorded)."""
+    import csv
+
+    if not csv_path.exists():
+        return None
+    with open(csv_path, newline="") as fh:
+        values = {row[proxy] for row in csv.DictReader(fh) if proxy in row}
+    return float(values.pop()) if len(values) == 1 else None
+
+
+def cell(result: dict, n: int, constant: float | None = None) -> str:
+    """One table cell for a proxy's result."""
+    constant = result.get("constant_value", constant)
+    if constant is not None:
+        return f"{constant:g} for every network"
+    k, s = result["kendall"], result["spearman"]
+    if math.isnan(k):
+        return "NaN"
+    ci = result.get("kendall_ci")
+    interval = f" [{_num(ci[0], 2)}, {_num(ci[1], 2)}]" if ci else ""
+    extra = []
+    if result.get("nan_count"):
+        extra.append(f"{n - result['nan_count']} finite")
+    if n != 100:
+        extra.append(f"n={n}")
+    note = f" ({', '.join(extra)})" if extra else ""
+    return f"{_num(k)}{interval} / {_num(s)}{note}"
+
+
+def main(folder: Path) -> None:
+    columns, missing = [], []
+    for space in SPACES:
+        for task in TASKS:
+            cheap = folder / f"{space}_{task}.json"
+            if not cheap.exists():
+                missing.append(f"{space}/{task}")
+                continue
+            parts = [(json.loads(cheap.read_text()), cheap.with_suffix(".csv"))]
+            costly = folder / f"{space}_{task}_grasp_zen.json"
+            if costly.exists():
+                parts.append((json.loads(costly.read_text()), costly.with_suffix(".csv")))
+            columns.append((space, task, parts))
+    head = ["proxy"] + [f"{s.split('_')[1]} / {t}" for s, t, _ in columns]
+    print("| " + " | ".join(head) + " |")
+    print("|" + " --- |" * len(head))
+    for proxy in ROWS:
+        row = [proxy]
+        for _, _, parts in columns:
+            found = [(p["results"][proxy], p["n"], _constant(csv_path, proxy))
+                     for p, csv_path in parts if proxy in p["results"]]
+            row.append(cell(*found[0]) if found else "—")
+        print("| " + " | ".join(row) + " |")
+    base = ["baseline forward+backward"] + [
+        f"{parts[0][0]['protocol']['baseline_seconds_per_arch']:.2f} s"
+        for _, _, parts in columns]
+    print("| " + " | ".join(base) + " |")
+    if missing:
+        print(f"\nnot measured yet: {', '.join(missing)}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("results/repro/tnb_table"))
