@@ -518,3 +518,37 @@ def test_cli_correlate_on_a_task_of_each_space(tnb_data, tmp_path):
         "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "c.json"),
     ], env={"ZERONAS_DATA": str(tnb_data)})
     assert bad.exit_code == 2 and "class_scene" in bad.output
+
+
+def test_zen_feature_map_of_a_dense_decoder_is_its_last_conv_input(micro):
+    """Dense decoders have no global pooling: Zen-score reads the input of the decoder's last
+    convolution (NASLib's ``_forward_before_last_conv``); classifiers keep the pre-GAP map.
+    The definition is part of the store key for the dense tasks only."""
+    from zeronas.bench.correlate import proxy_protocol
+    from zeronas.proxies import get_proxy
+    from zeronas.proxies.activation import pre_gap_features
+    from zeronas.proxies.runner import build_network
+
+    arch = micro.from_str("64-41414-3_33_333")
+    x = torch.randn(2, 3, 256, 256)
+    for task, channels in (("normal", 16), ("autoencoder", 16), ("segmentsemantic", 32)):
+        net = build_network(micro, arch, task, 0)
+        last = net.get_submodule(net.pre_gap_input)
+        convs = [m for m in net.decoder.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert last is convs[-1]
+        seen: list[torch.Tensor] = []
+        handle = last.register_forward_pre_hook(lambda m, a, seen=seen: seen.append(a[0]))
+        got = pre_gap_features(net, x)
+        handle.remove()
+        assert got.feature.shape[1] == channels and torch.equal(got.feature, seen[0])
+        assert len(got.bn_modules) == sum(isinstance(m, torch.nn.BatchNorm2d)
+                                          for m in net.modules())
+    net = build_network(micro, arch, "class_scene", 0)
+    assert net.pre_gap_input is None and pre_gap_features(net, x).feature.shape[2:] == (8, 8)
+    settings = ScoreSettings(batch_size=2, batches=1)
+    for name in ("zen", "zen_released"):
+        spec = get_proxy(name)
+        assert "feature_map" in proxy_protocol(spec, "tnb101_micro", "normal", settings)
+        assert "feature_map" not in proxy_protocol(spec, "tnb101_micro", "class_scene", settings)
+        assert proxy_protocol(spec, "nb201", "cifar10", settings) == {
+            "space": "nb201", "network": "cifar10", "proxy": name, "seed": 0}

@@ -217,8 +217,9 @@ def score_cmd(
         "protocol": settings.protocol() if any(s.needs_data for s in specs) else {"seed": seed},
     }
     for s in specs:
-        if s.describe is not None:
-            out["protocol"][s.name] = s.describe(sp.name)
+        described = s.describe(sp.name, dataset) if s.describe is not None else {}
+        if described:
+            out["protocol"][s.name] = described
     out["protocol"].update(task_protocol(sp.dataset(dataset)))
     if scores.micro_batch:  # out of memory: these values are for a smaller batch
         out["protocol"]["micro_batch"] = dict(scores.micro_batch)

@@ -80,7 +80,7 @@ def proxy_protocol(
     """What determines ``spec``'s value on one architecture (the store key)."""
     proto: dict[str, Any] = {"space": space, "network": dataset, "proxy": spec.name}
     if spec.describe is not None:
-        proto.update(spec.describe(space))
+        proto.update(spec.describe(space, dataset))
     if spec.needs_weights:
         proto["seed"] = settings.seed
     if spec.needs_data:
@@ -323,8 +323,9 @@ def correlate(
             "nan_count": agr.nan_count,
             "higher_is_better": s.higher_is_better,
         }
-        if s.describe is not None:
-            results[s.name]["protocol"] = s.describe(space.name)
+        described = s.describe(space.name, network) if s.describe is not None else {}
+        if described:
+            results[s.name]["protocol"] = described
         split = splits[s.name] = store.get_micro_batches(space.name, archs, s.name, keys[s.name])
         if split:
             results[s.name]["micro_batch"] = split_summary(split, settings.batch_size)

@@ -586,7 +586,9 @@ def pre_gap_features(
     of the last ``nn.AdaptiveAvgPool2d`` call, unless a leaf module produced a 4-D output with
     more than one pixel after that call (e.g. a squeeze-excitation pool inside the body), in
     which case the last such output (the map a functional global pooling would read). 1x1 maps
-    (a 1x1-conv head after the pooling) never count. With ``bn_stats``, also returns
+    (a 1x1-conv head after the pooling) never count. A model that names the module whose
+    input is its feature map in ``pre_gap_input`` (a module path; e.g. a dense decoder's last
+    convolution, which has no pooling before it) gets exactly that. With ``bn_stats``, also returns
     ``sum log sqrt(mean_c var_c)`` over the BN calls made up to that point, ``var_c`` the
     unbiased batch variance of channel ``c`` of the BN's input (what ``running_var`` records
     with momentum 1); else 0."""
@@ -616,17 +618,28 @@ def pre_gap_features(
         var = float(inp.detach().to(torch.float64).var(dim=dims, unbiased=True).mean())
         bn_logs.append((step[0], 0.5 * math.log(var) if var > 0 else -math.inf))
 
+    named = getattr(model, "pre_gap_input", None)
+    try:
+        target = model.get_submodule(named) if isinstance(named, str) else None
+    except AttributeError as exc:
+        raise ZeronasError(f"the model's pre_gap_input {named!r} names no module: {exc}"
+                           ) from exc
     with _hooks() as handles, torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.AdaptiveAvgPool2d):
+            if m is target or (target is None and isinstance(m, nn.AdaptiveAvgPool2d)):
                 handles.append(m.register_forward_pre_hook(on_pool))
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 handles.append(m.register_forward_pre_hook(on_bn))
                 handles.append(m.register_forward_hook(on_leaf))
-            elif not any(True for _ in m.children()):
+            elif not isinstance(m, nn.AdaptiveAvgPool2d) and not any(True for _ in m.children()):
                 handles.append(m.register_forward_hook(on_leaf))
         model(x)
-    if pool and (not leaf or pool[0][0] > leaf[0][0]):
+    if target is not None:
+        if not pool:
+            raise ZeronasError(f"proxy {name!r}: the model's pre_gap_input {named!r} was "
+                               "never called in the forward pass")
+        at, feature = pool[0]
+    elif pool and (not leaf or pool[0][0] > leaf[0][0]):
         at, feature = pool[0]
     elif leaf:
         at, feature = leaf[0]
@@ -682,6 +695,19 @@ def zen_score(
     return float(np.mean(scores))
 
 
+DENSE_FEATURE_TASKS = ("segmentsemantic", "normal", "autoencoder")
+"""TransNAS-Bench-101 tasks whose decoder is dense: the Zen-score's feature map there is the
+input of the decoder's last convolution (see ``EncoderDecoder.pre_gap_input``)."""
+
+
+def _zen_describe(space: str, network: str | None = None) -> dict[str, Any]:
+    """The feature map's definition where it is not the input of a global pooling: part of
+    the store key, so values computed before the dense decoders named it are not reused."""
+    if space.startswith("tnb101") and network in DENSE_FEATURE_TASKS:
+        return {"feature_map": "input of the decoder's last convolution (as NASLib)"}
+    return {}
+
+
 @proxy(
     "zen",
     reference="Lin et al., Zen-NAS: A Zero-Shot NAS for High-Performance Image Recognition, "
@@ -691,6 +717,7 @@ def zen_score(
     bn="train",
     dtype=torch.float32,
     unit="log",
+    describe=_zen_describe,
 )
 def zen(model: nn.Module, batch: Batch, ctx: ProxyContext) -> float:
     """Zen-score: the network is re-initialised with N(0, 1) conv/linear weights (BN affine
@@ -722,6 +749,7 @@ def zen(model: nn.Module, batch: Batch, ctx: ProxyContext) -> float:
     bn="train",
     dtype=torch.float32,
     unit="log",
+    describe=_zen_describe,
 )
 def zen_released(model: nn.Module, batch: Batch, ctx: ProxyContext) -> float:
     """Zen-score as the released code computes it: the same as ``zen`` except that each BN

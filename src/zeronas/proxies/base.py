@@ -84,8 +84,9 @@ class ProxySpec:
       identity, e.g. synflow) or ``keep`` (the caller's mode);
     - ``dtype``: the dtype the model copy and inputs are cast to;
     - ``shared``: proxies with the same non-empty tag reuse one forward/backward pass;
-    - ``describe``: for proxies with state of their own (learned weights), a function of the
-      space giving protocol entries (e.g. which weights), also part of the score-store key.
+    - ``describe``: a function of the space name and the network's dataset/task (None when
+      not known) giving protocol entries that the flags above do not capture (which learned
+      weights; which feature map), also part of the score-store key.
     """
 
     name: str
@@ -101,7 +102,7 @@ class ProxySpec:
     dtype: torch.dtype = torch.float32
     unit: str = ""
     shared: str = ""
-    describe: Callable[[Any], dict[str, Any]] | None = None
+    describe: Callable[..., dict[str, Any]] | None = None
 
     @property
     def data_free(self) -> bool:

@@ -30,7 +30,7 @@ _FLAGS: dict[str, Any] = dict(
 
 
 def _describe(weights: str | os.PathLike[str] | None) -> Any:
-    def describe(space: Any) -> dict[str, Any]:
+    def describe(space: Any, network: str | None = None) -> dict[str, Any]:
         from zeronas.predictors.tgnas.predictor import describe_weights
 
         return {"predictor": describe_weights(space, weights)}

@@ -313,12 +313,22 @@ class GenerativeDecoder(nn.Sequential):
 
 class EncoderDecoder(nn.Module):
     """``decoder(encoder(x))``: the benchmark's feed-forward, segmentation and generative
-    models (the same composition)."""
+    models (the same composition).
+
+    A dense decoder has no global pooling, so the Zen-score's "pre-GAP feature map" is taken
+    where NASLib's TransNAS-Bench-101 graph takes it (``_forward_before_last_conv``): the input
+    of the decoder's last convolution, named by ``pre_gap_input`` (a module path, read by
+    :func:`zeronas.proxies.activation.pre_gap_features`)."""
+
+    pre_gap_input: str | None = None
 
     def __init__(self, encoder: Encoder, decoder: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
+        if isinstance(decoder, (SegmentationDecoder, GenerativeDecoder)):
+            last = len(decoder) - 1  # a ConvUnit whose first module is the last convolution
+            self.pre_gap_input = f"decoder.{last}.0"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
