@@ -37,6 +37,7 @@ from zeronas.proxies.runner import (
     is_out_of_memory,
     make_batch,
     make_context,
+    pass_groups,
     score_model,
 )
 from zeronas.spaces.base import Space
@@ -250,10 +251,11 @@ def correlate(
     than cheap proxies themselves.
 
     By default each proxy is scored alone, so its time is its own. ``shared_passes`` scores
-    the proxies an architecture lacks in one runner call instead: proxies that share a
-    forward/backward pass (grad_norm, snip, fisher, grasp, zico) compute it once, the values
-    are the same, and each proxy is charged an even share of the call's time (recorded in the
-    protocol). On large networks this is several times faster.
+    the proxies an architecture lacks that share a forward/backward pass (grad_norm, snip,
+    fisher, grasp, zico) in one runner call, so the pass is computed once: the values are the
+    same, each of them is charged an even share of that call's time, every other proxy is
+    still timed alone (recorded in the protocol). On large networks this is about twice as
+    fast.
     """
     gt = ground_truth if ground_truth is not None else load_ground_truth(space.name)
     truth_col = gt.column(dataset)
@@ -289,7 +291,7 @@ def correlate(
             arch = space.from_str(arch_str)
             any_weights = any(s.needs_weights for s in missing) or want_base
             net = build_network(space, arch, network, settings.seed, meta=not any_weights)
-            for group in ([missing] if shared_passes and missing else [[s] for s in missing]):
+            for group in pass_groups(missing, shared_passes):
                 t0 = time.perf_counter()
                 scores = score_model(net, group,
                                      batch if any(s.needs_data for s in group) else None,
@@ -382,13 +384,15 @@ def correlate(
         "baseline": "one training-mode forward + backward of the task loss (cross-entropy "
                     "for classification) of the same networks on the first batch, measured in "
                     "the same run on the first baseline_sample architectures of the sample",
-        "timing": "shared passes" if shared_passes else "each proxy alone",
-        "timing_note": ("seconds_per_arch: the proxies an architecture lacked were scored in "
-                        "one call with shared forward/backward passes and each was charged an "
-                        "even share of its time" if shared_passes else
-                        "seconds_per_arch: each proxy timed alone (no shared passes)")
-                       + ", model copy included; only scores computed in this run or an "
-                         "earlier run of the same store are timed (a store may mix both)",
+        "timing_this_run": "shared passes" if shared_passes else "each proxy alone",
+        "timing_note": ("seconds_per_arch: scores computed in this run were timed per "
+                        "shared-pass group (grad_norm, snip, fisher, grasp, zico... in one call "
+                        "sharing a forward/backward pass, each charged an even share of that "
+                        "call; every other proxy alone)" if shared_passes else
+                        "seconds_per_arch: scores computed in this run were timed each proxy "
+                        "alone (no shared passes)")
+                       + ", model copy included; scores reused from the store keep the time "
+                         "of the run that computed them, which may have used the other mode",
         "zeronas_version": __version__,
         "torch_threads": torch.get_num_threads(),
         **task_protocol(space.dataset(network)),

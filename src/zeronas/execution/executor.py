@@ -438,7 +438,7 @@ def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict
     import dataclasses
 
     from zeronas.bench.correlate import bare_forward_backward
-    from zeronas.proxies.runner import build_network, score_model
+    from zeronas.proxies.runner import build_network, pass_groups, score_model
 
     arch_str, names, want_baseline = item
     by_name = {s.name: s for s in job.specs}
@@ -448,7 +448,7 @@ def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict
     net = build_network(job.space, arch, job.network, job.settings.seed, meta=not any_weights)
     values: dict[str, tuple[float, float]] = {}
     micro_batch: dict[str, int] = {}
-    for group in ([missing] if job.shared_passes and missing else [[s] for s in missing]):
+    for group in pass_groups(missing, job.shared_passes):
         t0 = time.perf_counter()
         scores = score_model(net, group,
                              job.batch if any(s.needs_data for s in group) else None,

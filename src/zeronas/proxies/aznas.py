@@ -414,7 +414,7 @@ def _shared_stats(model: nn.Module, batch: Batch, ctx: ProxyContext) -> AZNASSta
     return stats
 
 
-def _describe(space: Any) -> dict[str, Any]:
+def _describe(space: Any, network: str | None = None) -> dict[str, Any]:
     return {"inputs": "gaussian", "batch_size": AZ_BATCH_SIZE}
 
 

@@ -296,6 +296,19 @@ def score_model(
     return scores
 
 
+def pass_groups(specs: Sequence[ProxySpec], shared: bool) -> list[list[ProxySpec]]:
+    """How to split ``specs`` into :func:`score_model` calls: one proxy per call, or with
+    ``shared`` one call per shared-pass tag (proxies with the same ``shared`` tag reuse one
+    forward/backward pass) and one per untagged proxy, in first-appearance order. Timing each
+    call and splitting its time evenly then charges a proxy only for the pass it shares."""
+    if not shared:
+        return [[s] for s in specs]
+    groups: dict[str, list[ProxySpec]] = {}
+    for i, s in enumerate(specs):
+        groups.setdefault(s.shared or f"\0{i}", []).append(s)
+    return list(groups.values())
+
+
 def _run_proxy(spec: ProxySpec, work: nn.Module, used: Batch, ctx: ProxyContext) -> Any:
     """Run one proxy on ``work`` under the context's seed and return its raw value.
     An allocation failure becomes :class:`_OutOfMemory`; any other failure of the model
