@@ -179,6 +179,13 @@ def test_cli_correlate_real_ground_truth(tmp_path, nb201_csv):
     assert "95% CI" in res.output and "percentile bootstrap" in res.output
     with sqlite3.connect(tmp_path / "s.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM scores WHERE proxy='params'").fetchone()[0] == 30
+    shared = CliRunner().invoke(app, [
+        "correlate", "--proxies", "params,grad_norm,snip", "--sample", "3", "--seed", "0",
+        "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "d.json"), "--no-plot",
+        "--batch-size", "4", "--shared-passes", "--no-split"])
+    assert shared.exit_code == 0, shared.output
+    out = json.loads((tmp_path / "d.json").read_text())
+    assert out["protocol"]["timing_this_run"] == "shared passes"
 
 
 def test_cli_correlate_bad_input(tmp_path):
