@@ -34,6 +34,7 @@ from zeronas.proxies.runner import (
     ProxyWarning,
     ScoreSettings,
     build_network,
+    first_line,
     is_out_of_memory,
     make_batch,
     make_context,
@@ -115,10 +116,9 @@ def bare_forward_backward(
     except (RuntimeError, MemoryError) as exc:
         if not is_out_of_memory(exc):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         warnings.warn(f"the baseline (one forward+backward at batch size {len(x)}) ran out of "
-                      f"memory ({first}); it is not split: this network's time is NaN and "
-                      "left out of the baseline mean", ProxyWarning, stacklevel=2)
+                      f"memory ({first_line(exc)}); it is not split: this network's time is "
+                      "NaN and left out of the baseline mean", ProxyWarning, stacklevel=2)
         return math.nan
     return time.perf_counter() - t0
 

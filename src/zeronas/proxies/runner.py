@@ -319,7 +319,7 @@ def _run_proxy(spec: ProxySpec, work: nn.Module, used: Batch, ctx: ProxyContext)
     except ZeronasError:
         raise
     except (RuntimeError, ValueError, TypeError, IndexError, MemoryError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         if is_out_of_memory(exc):
             # the traceback's frames hold the failed pass's activations: drop them, so
             # the retry has the memory back
@@ -453,6 +453,13 @@ class _Snapshot:
             p.grad = None
             p.requires_grad_(flag)
         return True
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type name when the message is empty
+    (``MemoryError()`` has none), for one-line error messages."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
