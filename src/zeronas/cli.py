@@ -37,6 +37,10 @@ NetworkDatasetOpt = Annotated[str, typer.Option(help="Dataset the networks are b
 DataOpt = Annotated[str, typer.Option(help="Batches: cifar10, synthetic or a CIFAR folder.")]
 BatchSizeOpt = Annotated[int, typer.Option(help="Images per batch.")]
 BatchesOpt = Annotated[int, typer.Option(help="Number of batches.")]
+SplitOpt = Annotated[bool, typer.Option(
+    "--split/--no-split",
+    help="When a proxy runs out of memory, rerun it on micro-batches (the value is labelled "
+         "with its micro-batch size); --no-split stops with an error instead.")]
 MaxFlopsOpt = Annotated[float | None, typer.Option(help="Budget: M multiply-adds.")]
 MaxParamsOpt = Annotated[float | None, typer.Option(help="Budget: M parameters.")]
 PopulationOpt = Annotated[int | None, typer.Option(help="Evolution: population size.")]
@@ -186,10 +190,7 @@ def score_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     predictor_weights: Path | None = typer.Option(
         None, help="TG-NAS weights for the tgnas proxy (default: not trained on this space)."),
-    split: bool = typer.Option(
-        True, "--split/--no-split",
-        help="When a proxy runs out of memory, rerun it on micro-batches (the value is "
-             "labelled with its micro-batch size); --no-split stops with an error instead."),
+    split: SplitOpt = True,
 ) -> None:
     """Score one architecture with zero-cost proxies."""
     from zeronas.bench.data import parse_data
@@ -265,15 +266,12 @@ def correlate_cmd(
     ray_address: RayAddressOpt = None,
     baseline_sample: str = typer.Option(
         "200", help="Time the forward+backward baseline on the first N architectures, or 'all'."),
-    split: bool = typer.Option(
-        True, "--split/--no-split",
-        help="When a proxy runs out of memory, rerun it on micro-batches (the value is "
-             "labelled with its micro-batch size); --no-split stops with an error instead."),
+    split: SplitOpt = True,
     shared_passes: bool = typer.Option(
         False, "--shared-passes",
-        help="Score each architecture's proxies in one call, sharing forward/backward passes "
-             "(same values, several times faster on big networks; each proxy is charged an "
-             "even share of the time)."),
+        help="Score the proxies that share a forward/backward pass (grad_norm, snip, fisher, "
+             "grasp, zico) in one call: the same values, about twice as fast on big networks; "
+             "each is charged an even share of that call's time."),
 ) -> None:
     """Score a seeded sample of a space and compare each proxy with the ground truth."""
     from zeronas.bench.correlate import correlate, parse_sample
@@ -378,10 +376,7 @@ def search_cmd(
                           "executor's workers, else 1); the result depends on it."),
     prune_rule: str | None = typer.Option(
         None, help="Prune: 'prune' (TE-NAS, default) or 'discretize' (Zero-Cost-PT)."),
-    split: bool = typer.Option(
-        True, "--split/--no-split",
-        help="When a proxy runs out of memory, rerun it on micro-batches (the value is "
-             "labelled with its micro-batch size); --no-split stops with an error instead."),
+    split: SplitOpt = True,
 ) -> None:
     """Search a space for the architecture the objective ranks best, under budgets."""
     from zeronas.bench.data import parse_data

@@ -38,8 +38,7 @@ from zeronas.proxies.runner import (
     is_out_of_memory,
     make_batch,
     make_context,
-    pass_groups,
-    score_model,
+    score_in_groups,
 )
 from zeronas.spaces.base import Space
 from zeronas.spaces.tasks import task_protocol
@@ -291,13 +290,9 @@ def correlate(
             arch = space.from_str(arch_str)
             any_weights = any(s.needs_weights for s in missing) or want_base
             net = build_network(space, arch, network, settings.seed, meta=not any_weights)
-            for group in pass_groups(missing, shared_passes):
-                t0 = time.perf_counter()
-                scores = score_model(net, group,
-                                     batch if any(s.needs_data for s in group) else None,
-                                     dataclasses.replace(ctx, arch=arch),
-                                     split=settings.split_on_oom)
-                seconds = (time.perf_counter() - t0) / len(group)
+            for group, scores, seconds in score_in_groups(
+                    net, missing, batch, dataclasses.replace(ctx, arch=arch),
+                    shared=shared_passes, split=settings.split_on_oom):
                 for s in group:
                     store.put(space.name, arch_str, {s.name: (scores[s.name], seconds)},
                               keys[s.name], micro_batch=scores.micro_batch)

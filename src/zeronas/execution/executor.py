@@ -37,7 +37,6 @@ import contextlib
 import math
 import os
 import pickle
-import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -438,7 +437,7 @@ def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict
     import dataclasses
 
     from zeronas.bench.correlate import bare_forward_backward
-    from zeronas.proxies.runner import build_network, pass_groups, score_model
+    from zeronas.proxies.runner import build_network, score_in_groups
 
     arch_str, names, want_baseline = item
     by_name = {s.name: s for s in job.specs}
@@ -448,13 +447,9 @@ def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict
     net = build_network(job.space, arch, job.network, job.settings.seed, meta=not any_weights)
     values: dict[str, tuple[float, float]] = {}
     micro_batch: dict[str, int] = {}
-    for group in pass_groups(missing, job.shared_passes):
-        t0 = time.perf_counter()
-        scores = score_model(net, group,
-                             job.batch if any(s.needs_data for s in group) else None,
-                             dataclasses.replace(job.ctx, arch=arch),
-                             split=job.settings.split_on_oom)
-        seconds = (time.perf_counter() - t0) / len(group)
+    for group, scores, seconds in score_in_groups(
+            net, missing, job.batch, dataclasses.replace(job.ctx, arch=arch),
+            shared=job.shared_passes, split=job.settings.split_on_oom):
         for s in group:
             values[s.name] = (scores[s.name], seconds)
         micro_batch.update(scores.micro_batch)

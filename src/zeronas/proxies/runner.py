@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import gc
 import math
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -309,6 +310,21 @@ def pass_groups(specs: Sequence[ProxySpec], shared: bool) -> list[list[ProxySpec
     return list(groups.values())
 
 
+def score_in_groups(
+    model: nn.Module, specs: Sequence[ProxySpec], batch: Batch | None, ctx: ProxyContext,
+    *, shared: bool = False, split: bool = True,
+) -> Iterator[tuple[list[ProxySpec], Scores, float]]:
+    """Score ``specs`` on ``model`` one :func:`pass_groups` group at a time, yielding
+    ``(group, scores, seconds per proxy)`` as each group finishes (so a caller can store it
+    at once). A group gets ``batch`` only if one of its proxies reads data; its time, copies
+    included, is split evenly over its proxies."""
+    for group in pass_groups(specs, shared):
+        t0 = time.perf_counter()
+        scores = score_model(model, group, batch if any(s.needs_data for s in group) else None,
+                             ctx, split=split)
+        yield group, scores, (time.perf_counter() - t0) / len(group)
+
+
 def _run_proxy(spec: ProxySpec, work: nn.Module, used: Batch, ctx: ProxyContext) -> Any:
     """Run one proxy on ``work`` under the context's seed and return its raw value.
     An allocation failure becomes :class:`_OutOfMemory`; any other failure of the model
@@ -371,9 +387,9 @@ def _run_split(
             raise oom.failure(spec, used, "not even a fresh copy of the network fits"
                               ) from exc.with_traceback(None)
         hooks = _hook_count(work)
+        pieces = split_batch(used, micro)
         try:
-            value = _run_proxy(spec, work, split_batch(used, micro),
-                               dataclasses.replace(ctx, cache={}))
+            value = _run_proxy(spec, work, pieces, dataclasses.replace(ctx, cache={}))
         except _OutOfMemory as again:
             oom = again.with_traceback(None)  # drop the frames holding this attempt's copy
             del again, work
@@ -383,7 +399,7 @@ def _run_split(
             f"it was rerun with each batch split into micro-batches of {micro}: BN batch "
             f"statistics and kernels over the batch see {micro} images, a proxy that reads one "
             f"batch sees the first {micro} images, one that reads every batch (zico) sees "
-            f"{len(split_batch(used, micro).batches)} batches of up to {micro}. The value is "
+            f"{len(pieces.batches)} batches of up to {micro}. The value is "
             "recorded with micro_batch, not as the requested protocol's",
             ProxyWarning, stacklevel=3)
         return work, value, hooks, micro
