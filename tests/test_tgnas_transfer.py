@@ -9,15 +9,28 @@ import pytest
 from typer.testing import CliRunner
 
 from zeronas.cli import app
-from zeronas.errors import ZeronasError
+from zeronas.errors import DataError, ZeronasError
 from zeronas.hardware.measures import count_params
-from zeronas.predictors.tgnas.predictor import read_weights
+from zeronas.predictors.tgnas.predictor import (
+    Predictor,
+    read_weights,
+    save_weights,
+    shipped_weights,
+)
 from zeronas.predictors.tgnas.training import TrainSettings, load_group
-from zeronas.predictors.tgnas.transfer import DEFAULT_SPACES, parse_spaces, transfer_matrix
+from zeronas.predictors.tgnas.transfer import (
+    DEFAULT_SPACES,
+    SCALE_GRID,
+    parse_spaces,
+    score_parts,
+    select_learned_scale,
+    transfer_matrix,
+)
 from zeronas.proxies.runner import build_network
+from zeronas.spaces import get_space
 
 QUICK = TrainSettings(max_epochs=3, patience=2)
-SPACES = {"darts": "cifar10", "tnb101_macro": "class_scene"}
+SPACES = {"darts": "cifar10", "tnb101_macro": "class_scene", "tnb101_micro": "class_scene"}
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +44,15 @@ def matrix(tmp_path_factory, data_dir):
 
 def test_matrix_layout_and_honest_diagonal(matrix):
     result, _, steps = matrix
-    assert result.spaces == list(SPACES) and result.spearman.shape == (2, 2)
+    assert result.spaces == list(SPACES) and result.spearman.shape == (3, 3)
     assert np.isfinite(result.spearman).all() and np.isfinite(result.kendall).all()
-    assert result.eval_n == {"darts": 40, "tnb101_macro": 40}
+    assert result.eval_n == {"darts": 40, "tnb101_macro": 40, "tnb101_micro": 40}
     # the diagonal is the held-out split of the row's own training run (10% of the space)
-    assert result.diagonal_n == {"darts": 100, "tnb101_macro": 326}
-    assert result.leave_one_out["darts"]["trained_on"] == ["tnb101_macro"]
-    assert result.leave_one_out["tnb101_macro"]["trained_on"] == ["darts"]
-    assert len(steps) == 3 * 2 + 1
+    assert result.diagonal_n == {"darts": 100, "tnb101_macro": 326, "tnb101_micro": 410}
+    assert result.leave_one_out["darts"]["trained_on"] == ["tnb101_macro", "tnb101_micro"]
+    assert result.leave_one_out["tnb101_micro"]["trained_on"] == ["darts", "tnb101_macro"]
+    # three spaces: the inner folds train on one space each, i.e. reuse the rows
+    assert len(steps) == 3 * 3 + 1
     summary = result.summary()
     diff = result.leave_one_out["darts"]["spearman"] - result.params["darts"]["spearman"]
     assert summary["spearman_minus_params"]["darts"] == pytest.approx(diff)
@@ -88,3 +102,71 @@ def test_parse_spaces_and_bad_input():
         transfer_matrix({"nb201": "cifar10"})
     res = CliRunner().invoke(app, ["transfer-matrix", "--spaces", "nb201"])
     assert res.exit_code == 2 and "at least two" in res.output
+
+
+def test_learned_scale_is_chosen_inside_the_training_spaces(matrix):
+    """Each leave-one-out entry's scale maximises the worst inner fold's margin over params,
+    the folds being its training spaces only; at scale 1 it is the plain predictor."""
+    result, out, _ = matrix
+    for s, entry in result.leave_one_out.items():
+        table = entry["selection"]
+        assert set(table["spearman"]) == set(entry["trained_on"]) and s not in table["spearman"]
+        worst = {a: min(table["spearman"][h][f"{a:g}"] - table["params_spearman"][h]
+                        for h in entry["trained_on"]) for a in SCALE_GRID}
+        assert entry["learned_scale"] in SCALE_GRID
+        assert worst[entry["learned_scale"]] == pytest.approx(max(worst.values()))
+        # inner fold h: the predictor trained on the other training space, i.e. that row
+        other = list(entry["trained_on"])
+        for h in other:
+            row = result.spaces.index(next(o for o in other if o != h))
+            assert table["spearman"][h]["1"] == pytest.approx(
+                result.spearman[row, result.spaces.index(h)])
+        model, meta = read_weights(out / "w" / f"tgnas_loo_{s}.pt")
+        assert model.learned_scale == meta["learned_scale"] == entry["learned_scale"]
+        assert "unscaled" in entry and np.isfinite(entry["unscaled"]["spearman"])
+    # the predictor of every space: its inner folds are the leave-one-out predictors
+    _, meta = read_weights(out / "w" / "tgnas_all.pt")
+    assert meta["learned_scale"] == result.all_spaces["learned_scale"]
+    for s, entry in result.leave_one_out.items():
+        assert result.all_spaces["selection"]["spearman"][s]["1"] == pytest.approx(
+            entry["unscaled"]["spearman"])
+
+
+def test_select_learned_scale_by_hand():
+    """truth 1..4; cost agrees, learned (x10) disagrees: cost + a * learned rises while
+    a < 0.1, falls beyond, so every grid factor below 0.1 ranks perfectly; ties go up."""
+    truth = np.array([1.0, 2, 3, 4])
+    agree = {"cost": truth, "learned": 10 * truth[::-1], "truth": truth, "params_spearman": 0.5}
+    scale, table = select_learned_scale({"a": agree})
+    assert scale == 1 / 16
+    assert table["spearman"]["a"]["0"] == pytest.approx(1.0)
+    assert table["spearman"]["a"]["0.125"] == pytest.approx(-1.0)
+    assert table["worst_margin"]["0.0625"] == pytest.approx(0.5)
+    # the mirror fold wants a > 0.1; every factor then has worst margin -1.5: largest wins
+    mirror = {"cost": truth[::-1], "learned": 10 * truth, "truth": truth, "params_spearman": 0.5}
+    assert select_learned_scale({"a": agree, "b": mirror})[0] == 1.0
+    # a fold that is easy whatever the factor does not move the choice
+    easy = {**mirror, "params_spearman": -3.0}
+    assert select_learned_scale({"a": agree, "b": easy})[0] == 1 / 16
+    with pytest.raises(ZeronasError, match="at least one inner fold"):
+        select_learned_scale({})
+
+
+def test_score_parts_and_weight_files_carry_the_scale(tmp_path):
+    """score = cost + a * learned for every a; a weight file's metadata sets the scale."""
+    space = get_space("nb201")
+    archs = [space.sample(np.random.default_rng(i)) for i in range(12)]
+    model, meta = read_weights(shipped_weights()["darts"])
+    pred = Predictor(model, meta)
+    cost, learned = score_parts(pred, space, archs)
+    assert model.learned_scale == 1.0 and np.ptp(learned) > 0 and np.ptp(cost) > 0
+    np.testing.assert_allclose(cost + learned, pred.predict(space, archs), rtol=1e-6, atol=1e-6)
+    path = save_weights(tmp_path / "s.pt", model, {**meta, "learned_scale": 0.25})
+    scaled, _ = read_weights(path)
+    assert scaled.learned_scale == 0.25
+    np.testing.assert_allclose(Predictor(scaled).predict(space, archs), cost + 0.25 * learned,
+                               rtol=1e-5, atol=1e-6)
+    for bad in (-1.0, "x", True, float("nan")):
+        path = save_weights(tmp_path / "bad.pt", model, {**meta, "learned_scale": bad})
+        with pytest.raises(DataError, match="learned_scale"):
+            read_weights(path)

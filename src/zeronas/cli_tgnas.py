@@ -28,6 +28,9 @@ def transfer_matrix_cmd(
     weights_dir: Path | None = typer.Option(
         None, help="Also save the leave-one-out weights (tgnas_loo_<space>.pt) and one "
                    "trained on every space (tgnas_all.pt) here."),
+    nested: bool = typer.Option(
+        True, help="Choose each leave-one-out predictor's factor on its learned part by "
+                   "leave-one-space-out inside its training spaces (never the scored one)."),
     plot: bool = typer.Option(True, help="Write the heat map (needs matplotlib)."),
 ) -> None:
     """Train TG-NAS on each space, score every other; print and write the Spearman matrix."""
@@ -37,7 +40,9 @@ def transfer_matrix_cmd(
     chosen = parse_spaces(spaces)
     n = parse_sample(eval_sample, "--eval-sample")
     console = _console()
-    steps = 3 * len(chosen) + (1 if weights_dir is not None else 0)
+    k = len(chosen)
+    steps = 3 * k + (1 if weights_dir is not None else 0) + (k * (k - 1) // 2
+                                                             if nested and k >= 4 else 0)
     with _progress(console) as progress:
         task = progress.add_task("transfer matrix", total=steps)
 
@@ -48,7 +53,8 @@ def transfer_matrix_cmd(
             started[0] += 1
 
         result = transfer_matrix(chosen, seed=seed, eval_sample=n, weights_dir=weights_dir,
-                                 command="zeronas " + " ".join(sys.argv[1:]), on_step=on_step)
+                                 command="zeronas " + " ".join(sys.argv[1:]), nested=nested,
+                                 on_step=on_step)
         progress.update(task, completed=steps)
     table = Table(title="TG-NAS transfer: Spearman (rows trained on, columns scored; "
                         "* held-out split of the row's own space)")
@@ -60,6 +66,13 @@ def transfer_matrix_cmd(
                            for j in range(len(result.spaces))))
     table.add_row("all others (LOO)",
                   *(f"{result.leave_one_out[s]['spearman']:.3f}" for s in result.spaces))
+    loo = result.leave_one_out
+    if any("learned_scale" in loo[s] for s in result.spaces):
+        table.add_row("  its learned scale",
+                      *(f"{loo[s]['learned_scale']:g}" if "learned_scale" in loo[s] else "1"
+                        for s in result.spaces))
+        table.add_row("  at scale 1", *(f"{loo[s].get('unscaled', loo[s])['spearman']:.3f}"
+                                       for s in result.spaces))
     table.add_row("params", *(f"{result.params[s]['spearman']:.3f}" for s in result.spaces))
     console.print(table)
     summary = result.summary()

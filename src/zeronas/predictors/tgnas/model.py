@@ -90,6 +90,10 @@ class TGNASGCN(nn.Module):
         self.head = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.ReLU(),
                                   nn.Linear(c.hidden, 1))
         self.cost_weight = nn.Parameter(torch.zeros(()))
+        self.learned_scale = 1.0
+        """Factor on the learned per-node score (not a parameter; 1 while training). A weight
+        file's metadata may set it (see :func:`~zeronas.predictors.tgnas.transfer.
+        select_learned_scale`); 0 leaves only the monotone cost term."""
         with torch.no_grad():
             if c.in_dim == FEATURE_DIM:
                 self.inp.weight[:, NUMERIC_SLICE] = 0.0
@@ -100,6 +104,8 @@ class TGNASGCN(nn.Module):
         for conv, norm in zip(self.convs, self.norms[1:], strict=True):
             h = h + torch.relu(norm(torch.bmm(adj, conv(self.drop(h)))))
         node = self.head(self.drop(h)).squeeze(-1)
+        if self.learned_scale != 1.0:
+            node = node * self.learned_scale
         node = node + nn.functional.softplus(self.cost_weight) * COST_GAIN * cost
         # real nodes have a self loop, padding rows are all zero; the global node is index 0
         mask = (adj.abs().sum(-1) > 0).to(h.dtype)

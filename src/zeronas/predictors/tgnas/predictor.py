@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -120,6 +121,12 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[TGNASGCN, dict[str, Any]
         raise DataError(f"{str(p)!r}: weights do not match the TG-NAS model: {exc}") from None
     model.eval()
     metadata = dict(blob.get("metadata") or {})
+    scale = metadata.get("learned_scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (
+            math.isfinite(scale) and scale >= 0):
+        raise DataError(f"{str(p)!r}: metadata 'learned_scale' must be a finite number >= 0, "
+                        f"got {scale!r}")
+    model.learned_scale = float(scale)
     trained_hash = metadata.get("vocabulary_hash")
     if trained_hash and trained_hash != vocabulary_hash():
         warnings.warn(
@@ -251,6 +258,7 @@ def describe_weights(
         "n_train": md.get("n_train"),
         "seed": md.get("seed"),
         "heldout": md.get("heldout"),
+        "learned_scale": pred.model.learned_scale,
         "scored_space_in_training": name in (md.get("spaces") or []),
         "vocabulary_hash": md.get("vocabulary_hash"),
         # whether this space's graphs bring their own node costs (read off one of its

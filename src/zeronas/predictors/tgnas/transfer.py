@@ -61,11 +61,14 @@ class TransferMatrix:
     protocol: dict[str, Any]
     eval_n: dict[str, int] = field(default_factory=dict)
     diagonal_n: dict[str, int] = field(default_factory=dict)
+    all_spaces: dict[str, Any] = field(default_factory=dict)
+    """The learned scale (and its selection table) of the predictor trained on every space,
+    chosen with the leave-one-out fits as its inner folds (empty when not nested)."""
 
     def to_json(self) -> dict[str, Any]:
         """``{"protocol", "spaces", "datasets", "matrix": {"spearman", "kendall"} (rows
-        trained on, columns scored), "diagonal_n", "eval_n", "leave_one_out", "params",
-        "summary"}``."""
+        trained on, columns scored), "diagonal_n", "eval_n", "leave_one_out",
+        "all_spaces", "params", "summary"}``."""
         return {
             "protocol": self.protocol,
             "spaces": self.spaces,
@@ -75,6 +78,7 @@ class TransferMatrix:
             "eval_n": self.eval_n,
             "diagonal_n": self.diagonal_n,
             "leave_one_out": self.leave_one_out,
+            "all_spaces": self.all_spaces,
             "params": self.params,
             "summary": self.summary(),
         }
@@ -131,6 +135,70 @@ def _params(space: Any, dataset: str, archs: list[Any]) -> np.ndarray:
                      for a in archs], dtype=float)
 
 
+SCALE_GRID: tuple[float, ...] = (0.0, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+"""Candidate factors on the learned part of the score (see :func:`select_learned_scale`)."""
+
+
+def score_parts(predictor: Any, space: Any, archs: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(cost, learned)``: the monotone cost term and the learned part of ``predictor``'s
+    scores of ``archs``, so that the score at learned scale ``a`` is ``cost + a * learned``
+    (the readout is linear in the scale). The predictor's own scale is restored."""
+    model = predictor.model
+    keep = model.learned_scale
+    try:
+        model.learned_scale = 0.0
+        cost = predictor.predict(space, archs)
+        model.learned_scale = 1.0
+        learned = predictor.predict(space, archs) - cost
+    finally:
+        model.learned_scale = keep
+    return cost, learned
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if np.ptp(x) == 0:
+        return 0.0
+    return float(spearmanr(x, y).statistic)
+
+
+def select_learned_scale(
+    folds: Mapping[str, Mapping[str, Any]], grid: tuple[float, ...] = SCALE_GRID
+) -> tuple[float, dict[str, Any]]:
+    """Choose the factor on the learned part by leave-one-space-out *inside* the training
+    spaces, so the scored space's labels never enter.
+
+    ``folds`` maps each training space ``h`` to ``{"cost", "learned", "truth",
+    "params_spearman"}``: the two score parts of a predictor trained on the *other*
+    training spaces, on ``h``'s evaluation sample, with its ground truth and the Spearman of
+    ``params`` there. For every factor ``a`` in ``grid`` the margin of a fold is
+    ``spearman(cost + a * learned, truth) - params_spearman``; the chosen factor maximises
+    the worst fold's margin (the criterion the leave-one-space-out default is held to: never
+    far below ``params`` on a space it never saw), ties going to the larger factor.
+
+    Returns ``(factor, table)``, ``table`` holding every fold's Spearman per factor."""
+    if not folds:
+        raise ZeronasError("selecting the learned scale needs at least one inner fold")
+    rows: dict[str, dict[str, float]] = {}
+    worst: dict[float, float] = {}
+    for a in grid:
+        margins = []
+        for h, f in folds.items():
+            rho = _spearman(np.asarray(f["cost"]) + a * np.asarray(f["learned"]),
+                            np.asarray(f["truth"]))
+            rows.setdefault(h, {})[f"{a:g}"] = rho
+            margins.append(rho - float(f["params_spearman"]))
+        worst[a] = min(margins)
+    best = max(grid, key=lambda a: (round(worst[a], 12), a))
+    table = {"grid": list(grid), "criterion": "max over the grid of the worst inner fold's "
+             "Spearman minus params' Spearman (ties: larger factor)",
+             "spearman": rows, "params_spearman": {h: float(f["params_spearman"])
+                                                   for h, f in folds.items()},
+             "worst_margin": {f"{a:g}": worst[a] for a in grid}}
+    return float(best), table
+
+
 def transfer_matrix(
     spaces: Mapping[str, str] | None = None,
     *,
@@ -141,13 +209,18 @@ def transfer_matrix(
     command: str | None = None,
     settings: Any = None,
     config: Any = None,
+    nested: bool = True,
     on_step: StepFn | None = None,
 ) -> TransferMatrix:
     """Train and score the matrix over ``spaces`` (``{space: dataset}``, default
     :data:`DEFAULT_SPACES`; at least two). ``eval_sample``: architectures per column
     (seeded; None: all). ``settings``/``config``: :class:`TrainSettings`/:class:`GCNConfig`
     for every training run (defaults: those of ``zeronas train-predictor``).
-    ``on_step(message)`` is called before each training run and column."""
+    ``nested``: give each leave-one-out predictor the learned scale chosen by
+    :func:`select_learned_scale` over its own training spaces (needs at least two of them;
+    the extra runs train on every set of all spaces but two, each run shared by the two
+    columns it serves). ``on_step(message)`` is called before each training run and
+    column."""
     from zeronas.predictors.tgnas.predictor import Predictor
     from zeronas.predictors.tgnas.training import _agree, fit_graphs, load_group
 
@@ -169,14 +242,29 @@ def transfer_matrix(
         evals[s] = (space, [archs[i] for i in idx], group.targets[idx])
         params[s] = _agree(_params(space, spaces[s], evals[s][1]), evals[s][2])
 
+    fitted: dict[tuple[str, ...], Any] = {}
+
     def fit(train_on: list[str]) -> Any:
-        step("training on " + "+".join(train_on))
-        return fit_graphs([groups[s] for s in train_on], seed=seed, config=config,
-                          settings=settings)
+        key = tuple(train_on)
+        if key not in fitted:
+            step("training on " + "+".join(train_on))
+            fitted[key] = fit_graphs([groups[s] for s in train_on], seed=seed, config=config,
+                                     settings=settings)
+        return fitted[key]
 
     def score(result: Any, s: str) -> dict[str, float]:
         space, archs, truth = evals[s]
         return _agree(Predictor(result.model, result.metadata).predict(space, archs), truth)
+
+    def select_for(train_on: list[str]) -> tuple[float, dict[str, Any]]:
+        folds = {}
+        for h in train_on:
+            space, archs, truth = evals[h]
+            inner = Predictor(fit([o for o in train_on if o != h]).model)
+            cost, learned = score_parts(inner, space, archs)
+            folds[h] = {"cost": cost, "learned": learned, "truth": truth,
+                        "params_spearman": params[h]["spearman"]}
+        return select_learned_scale(folds)
 
     n = len(names)
     rho, tau = np.full((n, n), np.nan), np.full((n, n), np.nan)
@@ -195,11 +283,24 @@ def transfer_matrix(
     for s in names:
         others = [o for o in names if o != s]
         res = fit(others)
-        loo[s] = {**score(res, s), "trained_on": others}
+        entry: dict[str, Any] = {"trained_on": others}
+        if nested and len(others) >= 2:
+            scale, table = select_for(others)
+            res.model.learned_scale = 1.0
+            entry["unscaled"] = score(res, s)
+            res.model.learned_scale = scale
+            entry.update(learned_scale=scale, selection=table)
+        loo[s] = {**score(res, s), **entry}
         if out_dir is not None:
-            _save(res, out_dir / f"tgnas_loo_{s}.pt", others, spaces, command)
+            _save(res, out_dir / f"tgnas_loo_{s}.pt", others, spaces, command,
+                  loo[s].get("learned_scale"), loo[s].get("selection"))
+        res.model.learned_scale = 1.0
+    combined: dict[str, Any] = {}
+    if nested:  # the predictor of every space: its inner folds are the leave-one-out fits
+        combined["learned_scale"], combined["selection"] = select_for(names)
     if out_dir is not None:
-        _save(fit(names), out_dir / "tgnas_all.pt", names, spaces, command)
+        _save(fit(names), out_dir / "tgnas_all.pt", names, spaces, command,
+              combined.get("learned_scale"), combined.get("selection"))
     protocol = {
         "spaces": spaces,
         "seed": seed,
@@ -211,18 +312,27 @@ def transfer_matrix(
                     "stopping, pairwise logistic loss), per row on the row's space alone; "
                     "leave-one-out on every other space together",
         "params_note": "parameter count of the network built for the column's dataset",
+        "learned_scale": ("each leave-one-out predictor's factor on its learned part, chosen "
+                          "by leave-one-space-out inside its own training spaces (worst inner "
+                          "fold's Spearman minus params', grid " + str(list(SCALE_GRID)) +
+                          "); 'unscaled' is the same predictor at factor 1")
+        if nested else "1 (not selected)",
         "seconds": time.perf_counter() - t0,
         **({"command": command} if command else {}),
     }
     return TransferMatrix(names, spaces, rho, tau, loo, params, protocol,
-                          {s: len(evals[s][1]) for s in names}, diag_n)
+                          {s: len(evals[s][1]) for s in names}, diag_n, combined)
 
 
 def _save(result: Any, path: Path, trained_on: list[str], spaces: Mapping[str, str],
-          command: str | None) -> None:
+          command: str | None, learned_scale: float | None = None,
+          selection: Mapping[str, Any] | None = None) -> None:
     from zeronas.predictors.tgnas.predictor import save_weights
 
     meta = dict(result.metadata)
+    if learned_scale is not None:
+        meta["learned_scale"] = learned_scale
+        meta["learned_scale_selection"] = dict(selection or {})
     meta["datasets"] = {s: spaces[s] for s in trained_on}
     meta["ground_truth"] = dict(meta["datasets"])
     if command:
@@ -247,4 +357,5 @@ def parse_spaces(text: str) -> dict[str, str]:
     return out
 
 
-__all__ = ["DEFAULT_SPACES", "EVAL_SAMPLE", "TransferMatrix", "parse_spaces", "transfer_matrix"]
+__all__ = ["DEFAULT_SPACES", "EVAL_SAMPLE", "SCALE_GRID", "TransferMatrix", "parse_spaces",
+           "score_parts", "select_learned_scale", "transfer_matrix"]
