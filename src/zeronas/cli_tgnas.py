@@ -75,6 +75,10 @@ def transfer_matrix_cmd(
                                        for s in result.spaces))
     table.add_row("params", *(f"{result.params[s]['spearman']:.3f}" for s in result.spaces))
     console.print(table)
+    if result.all_spaces:
+        console.print(f"predictor trained on every space: learned scale "
+                      f"{result.all_spaces['learned_scale']:g} (chosen on the leave-one-out "
+                      "fits)")
     summary = result.summary()
     console.print(f"leave-one-out beats params on {len(summary['beats_params_on'])} of "
                   f"{len(result.spaces)} spaces ({', '.join(summary['beats_params_on']) or '-'});"
