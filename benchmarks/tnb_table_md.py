@@ -1,6 +1,7 @@
 """Render the TransNAS-Bench-101 proxy tables of the README from `benchmarks/tnb_table.sh`'s
 results: one column per (space, task) that has a result, one row per proxy, each cell
-"Kendall [95 % CI] / Spearman" (grasp and zen from the 30-architecture part, marked n=30).
+"Kendall [95 % CI] / Spearman" (grasp and zen from the 30-architecture part, marked n=30;
+tgnas once per kind of weights, read off each result's protocol).
 
     .venv/bin/python benchmarks/tnb_table_md.py [results/repro/tnb_table]
 
@@ -60,6 +61,19 @@ def cell(result: dict, n: int, constant: float | None = None) -> str:
     return f"{_num(k)}{interval} / {_num(s)}{note}"
 
 
+def _trained_on(result: dict) -> list[str]:
+    return list(result.get("protocol", {}).get("predictor", {}).get("trained_on") or [])
+
+
+def _variants(proxy: str) -> list[tuple[str, object]]:
+    """Row label and result filter: tgnas gets one row per kind of weights (the JSON
+    protocol says which: one training space, or the leave-one-out set of the others)."""
+    if proxy != "tgnas":
+        return [(proxy, lambda r: True)]
+    return [("tgnas (NB201-trained)", lambda r: _trained_on(r) == ["nb201"]),
+            ("tgnas (leave-one-out default)", lambda r: len(_trained_on(r)) > 1)]
+
+
 def main(folder: Path) -> None:
     columns, missing = [], []
     for space in SPACES:
@@ -68,21 +82,23 @@ def main(folder: Path) -> None:
             if not cheap.exists():
                 missing.append(f"{space}/{task}")
                 continue
-            parts = [(json.loads(cheap.read_text()), cheap.with_suffix(".csv"))]
-            costly = folder / f"{space}_{task}_grasp_zen.json"
-            if costly.exists():
-                parts.append((json.loads(costly.read_text()), costly.with_suffix(".csv")))
+            extra = [*sorted(folder.glob(f"{space}_{task}_tgnas*.json")),
+                     folder / f"{space}_{task}_grasp_zen.json"]
+            parts = [(json.loads(f.read_text()), f.with_suffix(".csv"))
+                     for f in (cheap, *extra) if f.exists()]
             columns.append((space, task, parts))
     head = ["proxy"] + [f"{s.split('_')[1]} / {t}" for s, t, _ in columns]
     print("| " + " | ".join(head) + " |")
     print("|" + " --- |" * len(head))
     for proxy in ROWS:
-        row = [proxy]
-        for _, _, parts in columns:
-            found = [(p["results"][proxy], p["n"], _constant(csv_path, proxy))
-                     for p, csv_path in parts if proxy in p["results"]]
-            row.append(cell(*found[0]) if found else "—")
-        print("| " + " | ".join(row) + " |")
+        for label, keep in _variants(proxy):
+            row = [label]
+            for _, _, parts in columns:
+                found = [(p["results"][proxy], p["n"], _constant(csv_path, proxy))
+                         for p, csv_path in parts
+                         if proxy in p["results"] and keep(p["results"][proxy])]
+                row.append(cell(*found[0]) if found else "—")
+            print("| " + " | ".join(row) + " |")
     base = ["baseline forward+backward"] + [
         f"{parts[0][0]['protocol']['baseline_seconds_per_arch']:.2f} s"
         for _, _, parts in columns]

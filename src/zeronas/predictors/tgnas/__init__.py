@@ -14,9 +14,11 @@ trained on.
 - :func:`register_op` -- add an operator with a description;
 - the ``tgnas`` proxy (:mod:`zeronas.proxies.tgnas_proxy`) -- the same through the runner.
 
-Shipped weights: ``weights/tgnas_nb201_cifar10.pt`` (trained on NB201/CIFAR-10) and
-``weights/tgnas_darts_cifar10.pt`` (DARTS-1000). Scoring a space uses the weights *not*
-trained on it (leave-one-space-out, :func:`default_weights`).
+Shipped weights: ``weights/tgnas_nb201_cifar10.pt`` (trained on NB201/CIFAR-10),
+``weights/tgnas_darts_cifar10.pt`` (DARTS-1000), ``weights/tgnas_loo_<S>.pt`` (trained on
+every space with ground truth but ``S``) and ``weights/tgnas_all.pt`` (on all of them).
+Scoring a space uses weights *not* trained on it (leave-one-space-out,
+:func:`default_weights`).
 """
 
 from zeronas.predictors.tgnas.embeddings import MissingExtraError, encode_texts, load_table
@@ -27,6 +29,7 @@ from zeronas.predictors.tgnas.predictor import (
     default_weights,
     describe_weights,
     load_predictor,
+    loo_weights,
     predict,
     read_weights,
     resolve_weights,
@@ -70,6 +73,7 @@ __all__ = [
     "fit_graphs",
     "load_predictor",
     "load_table",
+    "loo_weights",
     "message_matrix",
     "normalize_adjacency",
     "predict",

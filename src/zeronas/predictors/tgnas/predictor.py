@@ -11,12 +11,17 @@ Version 1 files (global-node readout, no cost) cannot be read as version 2 -- th
 layer has one feature fewer and their scores mean something else -- and are rejected with a
 message saying to retrain.
 
-The shipped weights (``weights/*.pt``) were trained by :func:`~zeronas.predictors.tgnas.training.
-train_predictor`; each file's metadata holds the exact command. When scoring space ``S`` the
-default is **leave-one-space-out**: weights not trained on ``S`` (``nb201`` -> the DARTS-trained
-weights, ``darts`` -> the NB201-trained ones, any other space -> the NB201-trained ones), so a
-correlation against ``S``'s ground truth never measures memorisation. ``weights=PATH``
-overrides the choice.
+The shipped weights (``weights/*.pt``) were trained by zeronas's own commands, each file's
+metadata holding the exact one: ``tgnas_nb201_cifar10.pt`` and ``tgnas_darts_cifar10.pt`` by
+``zeronas train-predictor`` on one space each; ``tgnas_loo_<S>.pt`` (trained on every space with
+ground truth except ``S``) and ``tgnas_all.pt`` (on all of them) by ``zeronas transfer-matrix
+--weights-dir``, with the factor on their learned part chosen inside their own training spaces
+(:func:`~zeronas.predictors.tgnas.transfer.select_learned_scale`).
+
+When scoring space ``S`` the default is **leave-one-space-out** (:func:`default_weights`):
+``tgnas_loo_<S>.pt`` when it exists, else ``tgnas_all.pt`` when ``S`` is not among its
+training spaces, else a single-space file not trained on ``S``; so a correlation against
+``S``'s ground truth never measures memorisation. ``weights=PATH`` overrides the choice.
 """
 
 from __future__ import annotations
@@ -48,7 +53,12 @@ SHIPPED: dict[str, str] = {
     "nb201": "tgnas_nb201_cifar10.pt",
     "darts": "tgnas_darts_cifar10.pt",
 }
-"""Shipped weight files, by the space they were trained on (in order of preference)."""
+"""Shipped single-space weight files, by the space they were trained on (the last resort of
+:func:`default_weights`, in this order)."""
+LOO_SPACES = ("nb201", "darts", "tnb101_micro", "tnb101_macro")
+"""Spaces with a shipped leave-one-out file ``tgnas_loo_<space>.pt`` (trained on the others)."""
+ALL_FILE = "tgnas_all.pt"
+"""Shipped weights trained on every space of :data:`LOO_SPACES` (the default elsewhere)."""
 PREDICT_NODES = 163_840
 """Nodes per forward pass: big enough that thread start-up is amortised (small batches are
 slow with several threads on a busy machine), small enough to bound memory (~50 MB)."""
@@ -60,18 +70,38 @@ def shipped_weights() -> dict[str, Path]:
     return {s: WEIGHTS_DIR / f for s, f in SHIPPED.items() if (WEIGHTS_DIR / f).is_file()}
 
 
+def loo_weights() -> dict[str, Path]:
+    """``{scored space: path}`` of the shipped leave-one-out files that exist."""
+    return {s: p for s in LOO_SPACES if (p := WEIGHTS_DIR / f"tgnas_loo_{s}.pt").is_file()}
+
+
+def _never_saw(path: Path, space: str) -> tuple[bool, list[str]]:
+    spaces = list(load_predictor(path).metadata.get("spaces") or [])
+    return space not in spaces, spaces
+
+
 def default_weights(space: str) -> tuple[Path, str]:
     """The shipped weights to score ``space`` with (leave-one-space-out) and why.
 
+    In order: ``tgnas_loo_<space>.pt``, ``tgnas_all.pt`` if ``space`` is not among its
+    training spaces, a single-space file (:data:`SHIPPED`) not trained on ``space``; each
+    file's metadata is checked, so a file trained on ``space`` is never the default.
     Returns ``(path, reason)``; raises DataError when no shipped file avoids ``space``.
     """
-    available = shipped_weights()
-    for trained_on, path in available.items():
-        if trained_on != space:
+    candidates = [*(([loo_weights()[space]]) if space in loo_weights() else []),
+                  *([WEIGHTS_DIR / ALL_FILE] if (WEIGHTS_DIR / ALL_FILE).is_file() else []),
+                  *shipped_weights().values()]
+    for path in candidates:
+        ok, spaces = _never_saw(path, space)
+        if ok:
+            scale = load_predictor(path).model.learned_scale
             return path, (
                 f"leave-one-space-out: scoring {space!r} with weights trained on "
-                f"{trained_on!r} only"
+                f"{' + '.join(spaces)}" + ("" if len(spaces) == 1 else " together") +
+                (f", learned part x{scale:g} (chosen inside those spaces)"
+                 if scale != 1.0 else "")
             )
+    available = shipped_weights()
     raise DataError(
         f"no shipped TG-NAS weights avoid space {space!r} (found: {sorted(available)}); "
         "train some with zeronas.predictors.tgnas.train_predictor or pass weights=PATH"
