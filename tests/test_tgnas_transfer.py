@@ -150,6 +150,10 @@ def test_select_learned_scale_by_hand():
     assert select_learned_scale({"a": agree, "b": easy})[0] == 1 / 16
     with pytest.raises(ZeronasError, match="at least one inner fold"):
         select_learned_scale({})
+    with pytest.raises(ZeronasError, match=r"'n'.*params' Spearman is nan"):
+        select_learned_scale({"a": agree, "n": {**agree, "params_spearman": float("nan")}})
+    with pytest.raises(ZeronasError, match=r"'c'.*constant"):
+        select_learned_scale({"c": {**agree, "truth": np.ones(4)}})
 
 
 def test_score_parts_and_weight_files_carry_the_scale(tmp_path):
@@ -158,9 +162,15 @@ def test_score_parts_and_weight_files_carry_the_scale(tmp_path):
     archs = [space.sample(np.random.default_rng(i)) for i in range(12)]
     model, meta = read_weights(shipped_weights()["darts"])
     pred = Predictor(model, meta)
-    cost, learned = score_parts(pred, space, archs)
-    assert model.learned_scale == 1.0 and np.ptp(learned) > 0 and np.ptp(cost) > 0
-    np.testing.assert_allclose(cost + learned, pred.predict(space, archs), rtol=1e-6, atol=1e-6)
+    full = pred.predict(space, archs)
+    model.learned_scale = 0.25
+    try:
+        cost, learned = score_parts(pred, space, archs)
+        assert model.learned_scale == 0.25  # restored, not reset
+    finally:
+        model.learned_scale = 1.0
+    assert np.ptp(learned) > 0 and np.ptp(cost) > 0
+    np.testing.assert_allclose(cost + learned, full, rtol=1e-6, atol=1e-6)
     path = save_weights(tmp_path / "s.pt", model, {**meta, "learned_scale": 0.25})
     scaled, _ = read_weights(path)
     assert scaled.learned_scale == 0.25

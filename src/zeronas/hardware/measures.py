@@ -10,7 +10,7 @@ activations and element-wise sums are not counted.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -100,3 +100,40 @@ def count_flops(
     finally:
         meta.train(was_training)
     return counter.get_total_flops() / 2.0 / batch_size
+
+
+def node_costs(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    owners: Mapping[str, int],
+    n_nodes: int,
+) -> tuple[float, ...]:
+    """Multiply-accumulates per pixel of the network input, summed per graph node.
+
+    ``owners`` maps the qualified name of a submodule of ``model`` (as in
+    ``named_modules``) to the node that performs its work; a node's cost is the
+    :func:`count_flops` of the modules it owns (their children included), divided by the
+    input's pixel count (``H * W``). Nodes that own nothing cost 0. Used by search spaces to
+    give their architecture graphs real per-node costs (``ArchGraph.costs``).
+    """
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3:
+        raise ZeronasError(f"input_shape must be (C, H, W), got {input_shape!r}")
+    known = dict(model.named_modules())
+    for name, node in owners.items():
+        if name not in known or name == "":
+            raise ZeronasError(f"node_costs: {type(model).__name__} has no submodule {name!r}")
+        if not 0 <= node < n_nodes:
+            raise ZeronasError(f"node_costs: node {node} of {name!r} is outside 0..{n_nodes - 1}")
+    meta = to_meta(model)
+    meta.eval()
+    counter = FlopCounterMode(display=False, custom_mapping=_BENCHMARK_MAPPING)
+    with counter, torch.no_grad():
+        meta(torch.empty((1, *shape), device="meta"))
+    counts = counter.get_flop_counts()
+    root = type(meta).__name__
+    costs = [0.0] * n_nodes
+    for name, node in owners.items():
+        costs[node] += sum(counts.get(f"{root}.{name}", {}).values()) / 2.0
+    pixels = shape[1] * shape[2]
+    return tuple(c / pixels for c in costs)

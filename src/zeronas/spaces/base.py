@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
+import torch
 from torch import nn
 
 from zeronas.errors import ArchitectureError, unknown_name
@@ -92,6 +93,21 @@ class ArchGraph:
         for s, t in self.edges:
             a[s, t] = 1.0
         return a
+
+
+def network_node_costs(
+    space: Space[Any], arch: Any, owners: dict[str, int], n_nodes: int,
+    input_shape: tuple[int, ...], **network_options: Any,
+) -> tuple[float, ...]:
+    """``ArchGraph.costs`` read off the network itself: ``space.to_torch(arch)`` is built on
+    the meta device (no memory; the global random state is left as it was) and each node's
+    cost is the multiply-adds of the submodules ``owners`` assigns to it, per pixel of an
+    input of ``input_shape`` (:func:`zeronas.hardware.measures.node_costs`)."""
+    from zeronas.hardware.measures import node_costs
+
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        net = space.to_torch(arch, **network_options)
+    return node_costs(net, input_shape, owners, n_nodes)
 
 
 class Space(ABC, Generic[A]):

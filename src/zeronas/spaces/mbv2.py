@@ -56,7 +56,7 @@ import torch
 from torch import nn
 
 from zeronas.errors import ArchitectureError, ZeronasError
-from zeronas.spaces.base import ArchGraph, DatasetInfo, Space
+from zeronas.spaces.base import ArchGraph, DatasetInfo, Space, network_node_costs
 
 BN_EPS = 1e-3
 SE_RATIO = 0.25
@@ -531,7 +531,9 @@ class MBV2Space(Space[MBV2Arch]):
 
     def to_graph(self, arch: MBV2Arch) -> ArchGraph:
         """A chain: ``input``, the stem ``conv_3x3``, one ``mbconv_k<k>_e<e>`` node per unit
-        (two per sub-layer), the head ``conv_1x1``, ``output``. ``groups`` names the stage."""
+        (two per sub-layer), the head ``conv_1x1``, ``output``. ``groups`` names the stage;
+        ``costs`` each node's multiply-adds per input pixel (224x224): a unit's label says its
+        kernel and expansion, not its widths or resolution."""
         self.validate(arch)
         ops = ["input", "conv_3x3"]
         groups = ["input", "stem"]
@@ -542,4 +544,11 @@ class MBV2Space(Space[MBV2Arch]):
         ops += ["conv_1x1", "output"]
         groups += ["head", "output"]
         edges = tuple((i, i + 1) for i in range(len(ops) - 1))
-        return ArchGraph(tuple(ops), edges, tuple(groups))
+        owners = {"stem": 1, "head": len(ops) - 2}
+        node = 2
+        for i, stage in enumerate(arch.stages):
+            for u in range(2 * stage.depth):
+                owners[f"stages.{i}.{u}"] = node
+                node += 1
+        costs = network_node_costs(self, arch, owners, len(ops), (3, 224, 224))
+        return ArchGraph(tuple(ops), edges, tuple(groups), costs)

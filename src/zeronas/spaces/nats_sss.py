@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from zeronas.errors import ArchitectureError
-from zeronas.spaces.base import ArchGraph, DatasetInfo, Space, check_index
+from zeronas.spaces.base import ArchGraph, DatasetInfo, Space, check_index, network_node_costs
 from zeronas.spaces.nb201 import InferCell, NB201Space, make_op
 from zeronas.spaces.nb201 import arch_from_str as nb201_from_str
 from zeronas.spaces.ops import ResNetBasicBlock
@@ -267,7 +267,8 @@ class NATSSizeSpace(Space[NATSSizeArch]):
     def to_graph(self, arch: NATSSizeArch) -> ArchGraph:
         """A chain: ``input``, the stem conv, cell, reduction block, cell, reduction block,
         cell, ``output``; each layer labelled with its width (``conv_3x3_c8``, ``cell_c16``,
-        ``resblock_c32``). ``groups`` names the stage of each node."""
+        ``resblock_c32``). ``groups`` names the stage of each node; ``costs`` each layer's
+        multiply-adds per input pixel (32x32), which the width label alone cannot say."""
         self._check(arch)
         c = arch.channels
         ops = (
@@ -282,7 +283,9 @@ class NATSSizeSpace(Space[NATSSizeArch]):
         )
         groups = ("input", "stem", "stage1", "reduce1", "stage2", "reduce2", "stage3", "output")
         edges = tuple((i, i + 1) for i in range(len(ops) - 1))
-        return ArchGraph(ops, edges, groups)
+        owners = {"stem": 1, **{f"cells.{i}": i + 2 for i in range(5)}}
+        costs = network_node_costs(self, arch, owners, len(ops), (3, 32, 32))
+        return ArchGraph(ops, edges, groups, costs)
 
     @staticmethod
     def _check(arch: Any) -> None:

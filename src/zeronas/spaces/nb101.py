@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from zeronas.errors import ArchitectureError
-from zeronas.spaces.base import ArchGraph, DatasetInfo, Space, choose_other
+from zeronas.spaces.base import ArchGraph, DatasetInfo, Space, choose_other, network_node_costs
 
 INPUT = "input"
 OUTPUT = "output"
@@ -591,11 +591,27 @@ class NB101Space(Space[NB101Arch]):
         return tf_init_(net) if init == "tf" else net
 
     def to_graph(self, arch: NB101Arch) -> ArchGraph:
-        """The pruned cell itself: vertex labels (``input``, ops, ``output``) and its edges."""
+        """The pruned cell itself: vertex labels (``input``, ops, ``output``) and its edges.
+        ``costs``: each vertex's multiply-adds per input pixel (32x32) summed over every cell
+        of the network, its 1x1 input projection included (the widths of a vertex depend on
+        the cell's shape, which the label cannot say); summed over the graph they are the
+        network's multiply-adds less the stem and the classifier."""
         self._check(arch)
         n = arch.num_vertices
         edges = tuple((s, t) for s in range(n) for t in range(s + 1, n) if arch.matrix[s][t])
-        return ArchGraph(arch.ops, edges)
+        owners: dict[str, int] = {}
+        layer = 0
+        for stack in range(self.num_stacks):
+            layer += stack > 0  # the max-pool before every stack but the first
+            for _ in range(self.num_modules):
+                for t in range(1, n):
+                    if arch.matrix[0][t]:
+                        owners[f"layers.{layer}.projections.{t}"] = t
+                    if t < n - 1:
+                        owners[f"layers.{layer}.vertex_ops.{t}"] = t
+                layer += 1
+        costs = network_node_costs(self, arch, owners, n, (3, 32, 32))
+        return ArchGraph(arch.ops, edges, costs=costs)
 
 
 def _check_size(stem_channels: int, num_stacks: int, num_modules: int) -> None:

@@ -76,8 +76,10 @@ def loo_weights() -> dict[str, Path]:
 
 
 def _never_saw(path: Path, space: str) -> tuple[bool, list[str]]:
+    """Whether the weights at ``path`` were trained without ``space``; a file whose
+    metadata does not say what it was trained on never qualifies."""
     spaces = list(load_predictor(path).metadata.get("spaces") or [])
-    return space not in spaces, spaces
+    return bool(spaces) and space not in spaces, spaces
 
 
 def default_weights(space: str) -> tuple[Path, str]:

@@ -22,6 +22,7 @@ on and the command, like any weights :func:`~zeronas.predictors.tgnas.train_pred
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -142,7 +143,8 @@ SCALE_GRID: tuple[float, ...] = (0.0, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 
 def score_parts(predictor: Any, space: Any, archs: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     """``(cost, learned)``: the monotone cost term and the learned part of ``predictor``'s
     scores of ``archs``, so that the score at learned scale ``a`` is ``cost + a * learned``
-    (the readout is linear in the scale). The predictor's own scale is restored."""
+    (the readout is linear in the scale; equal up to float32 rounding, about 1e-6). The
+    predictor's own scale is restored."""
     model = predictor.model
     keep = model.learned_scale
     try:
@@ -173,13 +175,22 @@ def select_learned_scale(
     "params_spearman"}``: the two score parts of a predictor trained on the *other*
     training spaces, on ``h``'s evaluation sample, with its ground truth and the Spearman of
     ``params`` there. For every factor ``a`` in ``grid`` the margin of a fold is
-    ``spearman(cost + a * learned, truth) - params_spearman``; the chosen factor maximises
+    ``spearman(cost + a * learned, truth) - params_spearman`` (constant scores count as
+    Spearman 0; a non-finite ``params_spearman`` or a constant truth is an error); the chosen
+    factor maximises
     the worst fold's margin (the criterion the leave-one-space-out default is held to: never
     far below ``params`` on a space it never saw), ties going to the larger factor.
 
     Returns ``(factor, table)``, ``table`` holding every fold's Spearman per factor."""
     if not folds:
         raise ZeronasError("selecting the learned scale needs at least one inner fold")
+    for h, f in folds.items():  # a NaN margin would make the worst fold depend on dict order
+        if not math.isfinite(float(f["params_spearman"])):
+            raise ZeronasError(f"inner fold {h!r}: params' Spearman is "
+                               f"{f['params_spearman']} (constant parameter counts?); the "
+                               "learned scale cannot be chosen against it")
+        if np.ptp(np.asarray(f["truth"], dtype=float)) == 0:
+            raise ZeronasError(f"inner fold {h!r}: its ground truth is constant")
     rows: dict[str, dict[str, float]] = {}
     worst: dict[float, float] = {}
     for a in grid:
