@@ -33,11 +33,11 @@ from zeronas.proxies.ensemble import compose_all, expand
 from zeronas.proxies.runner import (
     ProxyWarning,
     ScoreSettings,
-    build_network,
     first_line,
     is_out_of_memory,
     make_batch,
     make_context,
+    network_for_proxies,
     score_in_groups,
 )
 from zeronas.spaces.base import Space
@@ -288,8 +288,8 @@ def correlate(
         want_base = arch_str in timed and arch_str not in have[BASELINE]
         if missing or want_base:
             arch = space.from_str(arch_str)
-            any_weights = any(s.needs_weights for s in missing) or want_base
-            net = build_network(space, arch, network, settings.seed, meta=not any_weights)
+            net = network_for_proxies(missing, space, arch, network, settings.seed,
+                                      weights=want_base)
             for group, scores, seconds in score_in_groups(
                     net, missing, batch, dataclasses.replace(ctx, arch=arch),
                     shared=shared_passes, split=settings.split_on_oom):

@@ -437,14 +437,14 @@ def score_task(job: ScoringJob, item: tuple[str, tuple[str, ...], bool]) -> dict
     import dataclasses
 
     from zeronas.bench.correlate import bare_forward_backward
-    from zeronas.proxies.runner import build_network, score_in_groups
+    from zeronas.proxies.runner import network_for_proxies, score_in_groups
 
     arch_str, names, want_baseline = item
     by_name = {s.name: s for s in job.specs}
     missing = [by_name[n] for n in names]
     arch = job.space.from_str(arch_str)
-    any_weights = any(s.needs_weights for s in missing) or want_baseline
-    net = build_network(job.space, arch, job.network, job.settings.seed, meta=not any_weights)
+    net = network_for_proxies(missing, job.space, arch, job.network, job.settings.seed,
+                              weights=want_baseline)
     values: dict[str, tuple[float, float]] = {}
     micro_batch: dict[str, int] = {}
     for group, scores, seconds in score_in_groups(

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from zeronas.errors import unknown_name
+from zeronas.errors import ZeronasError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,9 @@ class ProxySpec:
       params and FLOPs, which can run on the meta device);
     - ``needs_arch``: reads ``ctx.space``/``ctx.arch`` (e.g. a learned graph predictor), so it
       works only on networks built from a search space;
+    - ``needs_network``: reads the model at all. False (with ``needs_arch``) for a proxy of
+      the architecture graph only: the runner then hands it an empty placeholder module
+      instead of building the network (building was 70 % of a tgnas search's time);
     - ``bn``: the mode the model copy is put in before the proxy runs: ``train`` (batch
       statistics), ``eval`` (running statistics), ``off`` (every BN layer replaced by the
       identity, e.g. synflow) or ``keep`` (the caller's mode);
@@ -98,11 +101,20 @@ class ProxySpec:
     needs_labels: bool = False
     needs_weights: bool = True
     needs_arch: bool = False
+    needs_network: bool = True
     bn: BNMode = "train"
     dtype: torch.dtype = torch.float32
     unit: str = ""
     shared: str = ""
     describe: Callable[..., dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.needs_network and (self.needs_data or self.needs_weights
+                                       or not self.needs_arch):
+            raise ZeronasError(
+                f"proxy {self.name!r}: needs_network=False is for proxies of the architecture "
+                "alone (needs_arch=True, needs_data=False, needs_weights=False)"
+            )
 
     @property
     def data_free(self) -> bool:

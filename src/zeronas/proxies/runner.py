@@ -500,6 +500,28 @@ def build_network(space: Any, arch: Any, dataset: str, seed: int, meta: bool = F
         return space.network_for(arch, dataset)
 
 
+class NoNetwork(nn.Module):
+    """The placeholder model handed to proxies that do not read the network
+    (``ProxySpec.needs_network=False``): no parameters, and calling it is an error."""
+
+    def forward(self, *args: Any) -> torch.Tensor:
+        raise ZeronasError("this proxy declared needs_network=False but ran the model")
+
+
+def network_for_proxies(
+    specs: Sequence[ProxySpec], space: Any, arch: Any, dataset: str, seed: int,
+    weights: bool = False,
+) -> nn.Module:
+    """The network the proxies ``specs`` read: built under ``seed`` when one needs real
+    weights (or ``weights``: e.g. to time a forward+backward), on the meta device when they
+    only need its structure, and a :class:`NoNetwork` placeholder when none reads the
+    network at all (graph predictors such as ``tgnas``)."""
+    if not weights and not any(s.needs_network for s in specs):
+        return NoNetwork()
+    return build_network(space, arch, dataset, seed,
+                         meta=not (weights or any(s.needs_weights for s in specs)))
+
+
 def make_context(
     space: Any, dataset: str, settings: ScoreSettings, arch: Any = None
 ) -> ProxyContext:
@@ -552,8 +574,7 @@ def score_arch(
     """
     settings = settings or ScoreSettings()
     specs = [get_proxy(p) if isinstance(p, str) else p for p in proxies]
-    weights = any(s.needs_weights for s in specs)
-    net = build_network(space, arch, dataset, settings.seed, meta=not weights)
+    net = network_for_proxies(specs, space, arch, dataset, settings.seed)
     if batch is None and any(s.needs_data for s in specs):
         batch = make_batch(space, dataset, settings)
     return score_model(net, specs, batch, make_context(space, dataset, settings, arch),

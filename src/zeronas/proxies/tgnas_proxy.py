@@ -1,7 +1,8 @@
 """The TG-NAS learned predictor as a zero-cost proxy: ``tgnas``.
 
-It reads the architecture (``ctx.space``, ``ctx.arch``), not the network: data-free, and the
-runner gives it a meta-device copy of the model (``needs_weights=False``). Weights are the
+It reads the architecture (``ctx.space``, ``ctx.arch``), not the network: data-free, and
+when no other proxy of the call needs the network the runner does not build it
+(``needs_network=False``; the model argument is then an empty placeholder). Weights are the
 shipped ones not trained on the scored space (leave-one-space-out; see
 :func:`zeronas.predictors.tgnas.default_weights`); :func:`tgnas_spec` binds a weight file
 instead (the CLI's ``--predictor-weights``). Loaded weights are cached per file.
@@ -25,6 +26,7 @@ _FLAGS: dict[str, Any] = dict(
     needs_data=False,
     needs_weights=False,
     needs_arch=True,
+    needs_network=False,
     unit="predicted score (ranking only)",
 )
 

@@ -37,9 +37,9 @@ from zeronas.proxies.ensemble import aggregate, compose, expand
 from zeronas.proxies.runner import (
     Scores,
     ScoreSettings,
-    build_network,
     make_batch,
     make_context,
+    network_for_proxies,
     score_model,
 )
 from zeronas.search.base import SearchError
@@ -106,10 +106,9 @@ def compute_scores(job: ObjectiveJob, arch: Any, names: Sequence[str]
     by_name = {s.name: s for s in job.specs}
     specs = [by_name[n] for n in names]
     t0 = time.perf_counter()
-    weights = any(s.needs_weights for s in specs)
 
     def build() -> Any:
-        return build_network(job.space, arch, job.dataset, job.settings.seed, meta=not weights)
+        return network_for_proxies(specs, job.space, arch, job.dataset, job.settings.seed)
 
     batch = job.batch if any(s.needs_data for s in specs) else None
     values = score_model(build(), specs, batch, dataclasses.replace(job.ctx, arch=arch),
