@@ -8,6 +8,7 @@
 # proxy charged an even share of the time). Scores go to results/tnb.sqlite, so an
 # interrupted lane resumes; a finished (space, task, part) is skipped.
 #   benchmarks/tnb_table.sh tnb101_micro:normal tnb101_macro:class_scene ...
+# PARTS="costly" (or any of: cheap tgnas_nb201 costly) runs only those parts, in that order.
 # Needs ZERONAS_DATA (the TransNAS-Bench-101 ground truth); run two lanes on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,8 @@ OUT=results/repro/tnb_table
 mkdir -p "$OUT"
 CHEAP=params,flops,synflow,naswot,snip,grad_norm,fisher,fisher_released,zico,tgnas
 NB201_WEIGHTS=src/zeronas/predictors/tgnas/weights/tgnas_nb201_cifar10.pt
-for part in cheap tgnas_nb201 costly; do
+for part in ${PARTS:-cheap tgnas_nb201 costly}; do
+  case $part in cheap|tgnas_nb201|costly) ;; *) echo "unknown part '$part' in PARTS (expected cheap, tgnas_nb201, costly)" >&2; exit 2 ;; esac
   for st in "$@"; do
     space=${st%%:*}; task=${st##*:}
     extra=(); baseline=all

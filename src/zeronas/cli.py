@@ -457,11 +457,17 @@ def train_predictor_cmd(
     seed: int = typer.Option(0, help="Seed of the split, initialisation and batches."),
     train_size: float = typer.Option(
         0.9, help="Training share (<= 1) or number of architectures (> 1)."),
+    cost_readout: str = typer.Option(
+        "total", help="What the monotone cost term reads: 'total' (the graph's summed size) "
+        "or 'mean' (the mean node cost, weight format 2)."),
 ) -> None:
     """Train the TG-NAS predictor on a space's ground truth; prints held-out Kendall/Spearman."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from zeronas.predictors.tgnas import train_predictor
+    from zeronas.predictors.tgnas.model import GCNConfig
+
+    config = GCNConfig(cost_readout=cost_readout)
 
     spaces = [s.strip() for s in space.split(",") if s.strip()]
     size: float | int = int(train_size) if train_size > 1 else train_size
@@ -476,7 +482,7 @@ def train_predictor_cmd(
             progress.update(task, completed=done, total=total, description=desc)
 
         result = train_predictor(spaces, dataset, out, seed, train_size=size,
-                                 on_progress=on_progress,
+                                 config=config, on_progress=on_progress,
                                  command="zeronas " + " ".join(sys.argv[1:]))
         progress.update(task, completed=progress.tasks[0].total or 1)
     table = Table(title=f"TG-NAS trained on {space} / {dataset}: held-out agreement")

@@ -32,10 +32,16 @@ def transfer_matrix_cmd(
         True, help="Choose each leave-one-out predictor's factor on its learned part by "
                    "leave-one-space-out inside its training spaces (never the scored one)."),
     plot: bool = typer.Option(True, help="Write the heat map (needs matplotlib)."),
+    cost_readout: str = typer.Option(
+        "total", help="What the monotone cost term reads: 'total' (the graph's summed size) "
+        "or 'mean' (the mean node cost, weight format 2)."),
 ) -> None:
     """Train TG-NAS on each space, score every other; print and write the Spearman matrix."""
     from zeronas.bench.correlate import parse_sample
+    from zeronas.predictors.tgnas.model import GCNConfig
     from zeronas.predictors.tgnas.transfer import parse_spaces, transfer_matrix
+
+    config = GCNConfig(cost_readout=cost_readout)
 
     chosen = parse_spaces(spaces)
     n = parse_sample(eval_sample, "--eval-sample")
@@ -54,7 +60,7 @@ def transfer_matrix_cmd(
 
         result = transfer_matrix(chosen, seed=seed, eval_sample=n, weights_dir=weights_dir,
                                  command="zeronas " + " ".join(sys.argv[1:]), nested=nested,
-                                 on_step=on_step)
+                                 on_step=on_step, config=config)
         progress.update(task, completed=steps)
     table = Table(title="TG-NAS transfer: Spearman (rows trained on, columns scored; "
                         "* held-out split of the row's own space)")

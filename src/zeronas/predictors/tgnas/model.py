@@ -34,6 +34,7 @@ padded node features and a head. Differences, each for a reason:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,10 +42,34 @@ import torch
 from torch import nn
 
 from zeronas.errors import ZeronasError
+from zeronas.predictors.tgnas.cost import COST_BITS
 from zeronas.predictors.tgnas.graph import DIRECTIONS, FEATURE_DIM, NUMERIC_SLICE
 
 COST_GAIN = 4.0
-"""The cost term of a node is ``softplus(cost_weight) * COST_GAIN * cost``."""
+"""The cost term is ``softplus(cost_weight) * COST_GAIN`` times the graph's cost (see
+:data:`COST_READOUTS`)."""
+COST_READOUTS: tuple[str, ...] = ("total", "mean")
+"""What the monotone cost term reads. ``"total"`` (the default since weight format 3): the
+cost feature of the graph's summed size, ``log2(1 + sum_i p_i) / 12`` with ``p_i`` the
+parameters (or multiply-adds per pixel) of node ``i``, recovered from its feature
+``log2(1 + p_i) / 12``; this orders graphs like their total size, i.e. like the network's
+parameters or FLOPs. ``"mean"`` (format 2): the mean over nodes of the per-node features,
+which counts *how many* parametric operators a graph has more than how big they are."""
+
+
+def readout_description(config: GCNConfig) -> str:
+    """The readout of a model of ``config`` in words (recorded in weight files)."""
+    term = ("log2(1 + sum of the nodes' sizes) / 12" if config.cost_readout == "total"
+            else "the mean of the node costs")
+    return f"mean of per-node scores (global node excluded) + softplus(w) * 4 * {term}"
+
+
+def total_cost(cost: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``log2(1 + sum_i mask_i * (2^(12 cost_i) - 1)) / 12`` per graph: the cost feature of the
+    summed sizes of the masked nodes (``cost``, ``mask``: (B, N); returns (B,)). Computed in
+    float64, so a sum of tens of millions of multiply-adds keeps its ordering."""
+    size = torch.expm1(cost.double() * (COST_BITS * math.log(2.0))) * mask.double()
+    return (torch.log1p(size.sum(-1)) / (COST_BITS * math.log(2.0))).to(cost.dtype)
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,7 @@ class GCNConfig:
     input_dropout: float = 0.0
     text: str = "short"
     direction: str = "forward"
+    cost_readout: str = "total"
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.layers < 1:
@@ -66,6 +92,9 @@ class GCNConfig:
             raise ZeronasError(
                 f"unknown direction {self.direction!r}: expected one of {DIRECTIONS}"
             )
+        if self.cost_readout not in COST_READOUTS:
+            raise ZeronasError(f"unknown cost_readout {self.cost_readout!r}: expected one of "
+                               f"{COST_READOUTS}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,11 +135,14 @@ class TGNASGCN(nn.Module):
         node = self.head(self.drop(h)).squeeze(-1)
         if self.learned_scale != 1.0:
             node = node * self.learned_scale
-        node = node + nn.functional.softplus(self.cost_weight) * COST_GAIN * cost
+        gain = nn.functional.softplus(self.cost_weight) * COST_GAIN
         # real nodes have a self loop, padding rows are all zero; the global node is index 0
         mask = (adj.abs().sum(-1) > 0).to(h.dtype)
         mask[:, 0] = 0.0
-        return (node * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        count = mask.sum(1).clamp_min(1.0)
+        if self.config.cost_readout == "mean":
+            return ((node + gain * cost) * mask).sum(1) / count
+        return (node * mask).sum(1) / count + gain * total_cost(cost, mask)
 
     def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
         """``x`` (B, N, in_dim) node features with the global node first, ``adj`` (B, N, N)

@@ -2,12 +2,15 @@
 
 A weight file is ``torch.save`` of a plain dict (loaded with ``weights_only=True``)::
 
-    {"format": "zeronas-tgnas", "version": 2, "config": GCNConfig fields,
+    {"format": "zeronas-tgnas", "version": 3, "config": GCNConfig fields,
      "metadata": {what it was trained on, held-out metrics, ...}, "state_dict": ...}
 
-Version 2 (this one): node features end with the operator cost and the model reads out the
-mean of per-node scores plus a monotone cost term (:mod:`~zeronas.predictors.tgnas.model`).
-Version 1 files (global-node readout, no cost) cannot be read as version 2 -- their input
+Version 3 (this one): node features end with the operator cost and the model reads out the
+mean of per-node scores plus a monotone term in the graph's total cost
+(:mod:`~zeronas.predictors.tgnas.model`, ``GCNConfig.cost_readout``). Version 2 files have
+the same tensors and a term in the *mean* of the node costs; they are read with
+``cost_readout="mean"`` and score as they always did. Version 1 files (global-node
+readout, no cost) cannot be read as version 2 -- their input
 layer has one feature fewer and their scores mean something else -- and are rejected with a
 message saying to retrain.
 
@@ -47,7 +50,10 @@ from zeronas.predictors.tgnas.vocab import OpVocabulary, vocabulary_hash
 from zeronas.spaces.base import ArchGraph, Space
 
 FORMAT = "zeronas-tgnas"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READ_VERSIONS: tuple[int, ...] = (2, 3)
+"""Format versions :func:`read_weights` reads: 3 is written; a version-2 file is read with
+``cost_readout="mean"``, the only readout it had."""
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED: dict[str, str] = {
     "nb201": "tgnas_nb201_cifar10.pt",
@@ -138,15 +144,20 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[TGNASGCN, dict[str, Any]
         raise DataError(f"{str(p)!r} is not a TG-NAS weight file: {exc}") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise DataError(f"{str(p)!r} is not a TG-NAS weight file (format {FORMAT!r} expected)")
-    if blob.get("version") != FORMAT_VERSION:
+    version = blob.get("version")
+    if version not in READ_VERSIONS:
         raise DataError(
-            f"{str(p)!r} has TG-NAS weight format version {blob.get('version')!r}; this "
-            f"zeronas reads version {FORMAT_VERSION} only (version 2 added the operator-cost "
-            "feature and the per-node readout): retrain it with `zeronas train-predictor` "
-            "(its metadata's 'command' says how it was made)"
+            f"{str(p)!r} has TG-NAS weight format version {version!r}; this zeronas reads "
+            f"versions {READ_VERSIONS[0]} and {READ_VERSIONS[1]} only (version 2 added the "
+            "operator-cost feature and the per-node readout): retrain it with `zeronas "
+            "train-predictor` (its metadata's 'command' says how it was made)"
         )
     try:
-        config = GCNConfig(**blob["config"])
+        config_fields = dict(blob["config"])
+        # format 2 had one cost readout, the mean of the node costs
+        if version == 2 and config_fields.setdefault("cost_readout", "mean") != "mean":
+            raise TypeError("a version-2 file can only have cost_readout 'mean'")
+        config = GCNConfig(**config_fields)
         model = TGNASGCN(config)
         model.load_state_dict(blob["state_dict"])
     except (TypeError, KeyError, RuntimeError) as exc:

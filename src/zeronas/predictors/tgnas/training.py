@@ -33,7 +33,7 @@ from scipy import stats
 from zeronas.errors import ZeronasError
 from zeronas.predictors.tgnas.cost import COST_DEFINITION
 from zeronas.predictors.tgnas.graph import EncodedGraph, GraphEncoder
-from zeronas.predictors.tgnas.model import TGNASGCN, GCNConfig
+from zeronas.predictors.tgnas.model import TGNASGCN, GCNConfig, readout_description
 from zeronas.predictors.tgnas.predictor import save_weights
 from zeronas.predictors.tgnas.vocab import EMBEDDING_MODEL, vocabulary_hash
 from zeronas.spaces.base import ArchGraph
@@ -288,7 +288,7 @@ def fit_graphs(
         "loss": "pairwise logistic" + (f" + {settings.mse_weight} * MSE on standardised targets"
                                        if settings.mse_weight else ""),
         "cost_feature": COST_DEFINITION,
-        "readout": "mean of per-node scores (global node excluded) + softplus(w) * 4 * cost",
+        "readout": readout_description(config),
         "vocabulary_hash": vocabulary_hash(),
         "embedding_model": EMBEDDING_MODEL,
         "zeronas_version": __version__,
