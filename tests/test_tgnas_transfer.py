@@ -21,6 +21,7 @@ from zeronas.predictors.tgnas.training import TrainSettings, load_group
 from zeronas.predictors.tgnas.transfer import (
     DEFAULT_SPACES,
     SCALE_GRID,
+    graph_families,
     parse_spaces,
     score_parts,
     select_learned_scale,
@@ -180,3 +181,39 @@ def test_score_parts_and_weight_files_carry_the_scale(tmp_path):
         path = save_weights(tmp_path / "bad.pt", model, {**meta, "learned_scale": bad})
         with pytest.raises(DataError, match="learned_scale"):
             read_weights(path)
+
+
+def test_graph_families_hold_out_identical_graphs_together(data_dir):
+    """NB201 cells and TransNAS-Bench-101 micro cells give the same graphs, so an inner fold
+    that holds out one of them holds out both (training on the other would have seen every
+    graph of the held-out space)."""
+    nb201, micro = get_space("nb201"), get_space("tnb101_micro")
+    for code in ("64-41414-3_33_333", "64-41414-0_12_301", "64-41414-1_01_022"):
+        cell = micro.from_str(code)
+        twin = nb201.from_str("|" + "|+|".join(
+            "|".join(f"{op}~{j}" for j, op in enumerate(ops)) for ops in
+            ((cell_op(micro, cell, 0),), (cell_op(micro, cell, 1), cell_op(micro, cell, 2)),
+             (cell_op(micro, cell, 3), cell_op(micro, cell, 4), cell_op(micro, cell, 5))))
+            + "|")
+        assert micro.to_graph(cell) == nb201.to_graph(twin)
+    assert graph_families(["nb201", "darts", "tnb101_micro"]) == {
+        "nb201": "nb201-cell", "darts": "darts", "tnb101_micro": "nb201-cell"}
+    # one family only: nothing to hold out across families, each space is its own fold
+    assert graph_families(["nb201", "tnb101_micro"]) == {"nb201": "nb201",
+                                                         "tnb101_micro": "tnb101_micro"}
+    result = transfer_matrix({"darts": "cifar10", "nb201": "cifar10",
+                              "tnb101_micro": "class_scene"}, eval_sample=40, data=data_dir,
+                             settings=QUICK)
+    # leave-one-out for darts: its folds hold out {nb201, micro} together, so there is no
+    # fold left to train on, and each space is its own fold (one family)
+    folds = result.leave_one_out["darts"]["selection"]["folds_trained_on"]
+    assert folds == {"nb201": ["tnb101_micro"], "tnb101_micro": ["nb201"]}
+    # the predictor of all three: holding out nb201 holds out micro too
+    folds = result.all_spaces["selection"]["folds_trained_on"]
+    assert folds == {"darts": ["nb201", "tnb101_micro"], "nb201": ["darts"],
+                     "tnb101_micro": ["darts"]}
+
+
+def cell_op(space, cell, edge: int) -> str:
+    """The operator on ``edge`` of a micro ``cell``, read off its graph (node ``edge + 1``)."""
+    return space.to_graph(cell).ops[edge + 1]

@@ -121,6 +121,13 @@ class Space(ABC, Generic[A]):
     name: str = ""
     description: str = ""
     datasets: ClassVar[dict[str, DatasetInfo]] = {}
+    graph_family: ClassVar[str] = ""
+    """Names the graphs this space shares with other spaces: spaces with the same non-empty
+    ``graph_family`` give *identical* :meth:`to_graph` graphs for corresponding architectures
+    (NB201 cells and TransNAS-Bench-101 micro cells: ``"nb201-cell"``), so a graph predictor
+    cannot tell them apart, and one of them is never an unseen space for a predictor trained
+    on the other (see :func:`zeronas.predictors.tgnas.transfer.graph_families`). Empty: the
+    space shares its graphs with no other."""
 
     # --- making architectures -------------------------------------------------------------
     @abstractmethod

@@ -228,6 +228,7 @@ class NB201Space(Space[NB201Arch]):
     """
 
     name = "nb201"
+    graph_family = "nb201-cell"
     description = "NAS-Bench-201 / NATS-Bench topology: 5 ops x 6 edges, 15,625 cells"
     datasets: ClassVar[dict[str, DatasetInfo]] = {
         "cifar10": DatasetInfo("cifar10", 10, (3, 32, 32)),

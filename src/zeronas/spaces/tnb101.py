@@ -358,6 +358,7 @@ class TNB101MicroSpace(_TNB101Space):
     fixed skeleton ``64-41414``; 4,096 cells, index = the codes as a base-4 number."""
 
     name = "tnb101_micro"
+    graph_family = "nb201-cell"
     description = "TransNAS-Bench-101 micro: 4 ops x 6 edges in skeleton 64-41414, 4,096 cells"
     arch_type = TNB101MicroArch
     ops = MICRO_OP_NAMES

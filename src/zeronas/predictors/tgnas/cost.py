@@ -7,8 +7,9 @@ predictor did without it (0.529). Each node gets one more input feature,
     cost = log2(1 + parameters of the op built at C=16 channels in and out, stride 1) / 12
 
 (``nor_conv_3x3``: 2,336 parameters -> 0.93; ``sep_conv_3x3``: 864 -> 0.81; ``nor_conv_1x1``:
-288 -> 0.68; pooling, ``skip_connect``, ``none``: 0), and the model adds a monotone term in it
-to every node's score (:mod:`~zeronas.predictors.tgnas.model`).
+288 -> 0.68; pooling, ``skip_connect``, ``none``: 0), and the model adds a monotone term in
+the graph's summed size, read back from these features, to its score
+(:mod:`~zeronas.predictors.tgnas.model`).
 
 Where the count comes from, in order:
 

@@ -7,19 +7,27 @@ padded node features and a head. Differences, each for a reason:
   scores over the graph's real nodes, the global node excluded (TG-NAS reads the global
   node alone). Each operator then contributes a score of its own, which carries over to a
   space with other cell sizes and other operators;
-- **monotone cost term**: each node's score gets ``softplus(w) * 4 * cost`` added, ``cost``
-  the node's last input feature (``log2(1 + parameters) / 12``, see
-  :mod:`~zeronas.predictors.tgnas.cost`) and ``w`` one learnt scalar (0 at the start, so
-  the gain starts at ``4 ln 2``). The sign is fixed: more parameters never lower this term,
-  the prior that survives between spaces (on DARTS-1000 parameters alone reach Spearman
-  0.81). The cost is also an ordinary input feature, so the network may correct the prior.
+- **monotone cost term**: the graph's score gets ``softplus(w) * 4 * C`` added, ``w`` one
+  learnt scalar (0 at the start, so the gain starts at ``4 ln 2``) and ``C`` read from the
+  nodes' cost features (their last input feature, ``log2(1 + parameters) / 12``, see
+  :mod:`~zeronas.predictors.tgnas.cost`). With ``cost_readout="total"`` (weight format 3,
+  the default) ``C`` is the same feature of the graph's *summed* size,
+  ``log2(1 + sum_i p_i) / 12``; with ``"mean"`` (format 2) it is the mean of the node
+  features. The sign is fixed: more parameters never lower this term, the prior that
+  survives between spaces. The cost is also an ordinary input feature, so the network may
+  correct the prior.
 
-  Measured, cost feature + per-node readout + cost term against the model without them (the
-  weight files of format version 1), CIFAR-10, seed 0: NB201-trained -> all 1,000 DARTS
-  Spearman 0.529 -> 0.661 (params: 0.808); DARTS-trained -> all 15,625 NB201 0.721 -> 0.751;
-  1 % of NB201 (156 cells) -> the other 15,469, seeds 0/1/2: 0.859/0.864/0.854 ->
-  0.887/0.892/0.897. Selected without DARTS labels: the variants were compared on
-  NB201-internal splits and DARTS -> NB201. The NB201 -> DARTS gap to params remains.
+  Why the total: the mean of log-sizes counts how many parametric operators a cell has
+  more than how big they are, so it is a weaker size measure than the sum (two 1x1
+  convolutions outweigh one 3x3 in the mean, not in the sum). Alone, on each space's
+  seeded 1,000-architecture sample (Spearman, CIFAR-10 / class_scene): NB201 0.777 (mean)
+  / 0.771 (total), DARTS 0.755 / 0.809, TransNAS micro 0.603 / 0.685, macro 0.824 / 0.853;
+  ``params``: 0.772, 0.808, 0.613, 0.343.
+
+  Measured for format 2 against the model without the cost (format 1), CIFAR-10, seed 0:
+  NB201-trained -> all 1,000 DARTS Spearman 0.529 -> 0.661 (params: 0.808); DARTS-trained
+  -> all 15,625 NB201 0.721 -> 0.751; 1 % of NB201 (156 cells) -> the other 15,469, seeds
+  0/1/2: 0.859/0.864/0.854 -> 0.887/0.892/0.897.
 
 - two graph convolutions by default (TG-NAS: four): in our measurements deeper stacks fit
   the training space as well but transferred worse (DARTS-trained weights ranked NB201 with
@@ -102,8 +110,8 @@ class GCNConfig:
 
 class TGNASGCN(nn.Module):
     """Graph convolutions over operator-embedding features; one score per graph: the mean
-    over real nodes (global node excluded) of ``head(h) + softplus(cost_weight) * 4 * cost``,
-    ``cost`` being the last input feature."""
+    over real nodes (global node excluded) of ``head(h)``, plus ``softplus(cost_weight) * 4``
+    times the graph's cost read from the last input feature (``config.cost_readout``)."""
 
     def __init__(self, config: GCNConfig | None = None) -> None:
         super().__init__()

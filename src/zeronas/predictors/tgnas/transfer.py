@@ -173,7 +173,8 @@ def select_learned_scale(
 
     ``folds`` maps each training space ``h`` to ``{"cost", "learned", "truth",
     "params_spearman"}``: the two score parts of a predictor trained on the *other*
-    training spaces, on ``h``'s evaluation sample, with its ground truth and the Spearman of
+    training spaces (in :func:`transfer_matrix`, those outside ``h``'s graph family: see
+    :func:`graph_families`), on ``h``'s evaluation sample, with its ground truth and the Spearman of
     ``params`` there. For every factor ``a`` in ``grid`` the margin of a fold is
     ``spearman(cost + a * learned, truth) - params_spearman`` (constant scores count as
     Spearman 0; a non-finite ``params_spearman`` or a constant truth is an error); the chosen
@@ -208,6 +209,23 @@ def select_learned_scale(
                                                    for h, f in folds.items()},
              "worst_margin": {f"{a:g}": worst[a] for a in grid}}
     return float(best), table
+
+
+def graph_families(names: list[str]) -> dict[str, str]:
+    """``{space: family}`` for the inner folds of :func:`select_learned_scale`: a space's
+    :attr:`~zeronas.spaces.base.Space.graph_family`, or its own name when it has none.
+
+    Spaces of one family give identical graphs (the NB201 cell and the TransNAS-Bench-101
+    micro cell), so an inner fold holds out a whole family: a predictor trained on the NB201
+    cells has already seen every micro graph, and scoring the micro cells with it measures
+    transfer between tasks, not to an unseen space. When every training space is of one
+    family there is nothing to hold out across families, and each space is its own fold."""
+    from zeronas.spaces import get_space
+
+    family = {s: get_space(s).graph_family or s for s in names}
+    if len(set(family.values())) < 2:
+        return {s: s for s in names}
+    return family
 
 
 def transfer_matrix(
@@ -269,13 +287,18 @@ def transfer_matrix(
 
     def select_for(train_on: list[str]) -> tuple[float, dict[str, Any]]:
         folds = {}
+        family = graph_families(train_on)
+        held_out = {f: [o for o in train_on if family[o] == f] for f in family.values()}
         for h in train_on:
+            rest = [o for o in train_on if o not in held_out[family[h]]]
             space, archs, truth = evals[h]
-            inner = Predictor(fit([o for o in train_on if o != h]).model)
+            inner = Predictor(fit(rest).model)
             cost, learned = score_parts(inner, space, archs)
             folds[h] = {"cost": cost, "learned": learned, "truth": truth,
-                        "params_spearman": params[h]["spearman"]}
-        return select_learned_scale(folds)
+                        "params_spearman": params[h]["spearman"], "trained_on": rest}
+        scale, table = select_learned_scale(folds)
+        table["folds_trained_on"] = {h: f["trained_on"] for h, f in folds.items()}
+        return scale, table
 
     n = len(names)
     rho, tau = np.full((n, n), np.nan), np.full((n, n), np.nan)
@@ -324,7 +347,8 @@ def transfer_matrix(
                     "leave-one-out on every other space together",
         "params_note": "parameter count of the network built for the column's dataset",
         "learned_scale": ("each leave-one-out predictor's factor on its learned part, chosen "
-                          "by leave-one-space-out inside its own training spaces (worst inner "
+                          "by leave-one-space-out inside its own training spaces, a space's "
+                          "whole graph family held out with it (worst inner "
                           "fold's Spearman minus params', grid " + str(list(SCALE_GRID)) +
                           "); 'unscaled' is the same predictor at factor 1")
         if nested else "1 (not selected)",
@@ -368,5 +392,6 @@ def parse_spaces(text: str) -> dict[str, str]:
     return out
 
 
-__all__ = ["DEFAULT_SPACES", "EVAL_SAMPLE", "SCALE_GRID", "TransferMatrix", "parse_spaces",
+__all__ = ["DEFAULT_SPACES", "EVAL_SAMPLE", "SCALE_GRID", "TransferMatrix", "graph_families",
+           "parse_spaces",
            "score_parts", "select_learned_scale", "transfer_matrix"]
