@@ -3,7 +3,7 @@ results: one column per (space, task) that has a result, one row per proxy, each
 "Kendall [95 % CI] / Spearman" (grasp and zen from the 30-architecture part, marked n=30;
 tgnas once per kind of weights, read off each result's protocol).
 
-    .venv/bin/python benchmarks/tnb_table_md.py [results/repro/tnb_table]
+    .venv/bin/python benchmarks/tnb_table_md.py [results/repro/tnb_table [PROXY,PROXY...]]
 
 Reads only the JSON files the script wrote; prints Markdown to stdout. A (space, task) whose
 cheap part has not finished is left out, and the missing ones are listed after the table.
@@ -74,23 +74,28 @@ def _variants(proxy: str) -> list[tuple[str, object]]:
             ("tgnas (leave-one-out default)", lambda r: len(_trained_on(r)) > 1)]
 
 
-def main(folder: Path) -> None:
+def main(folder: Path, rows: tuple[str, ...] = ROWS) -> None:
+    """The table; ``rows`` other than all of :data:`ROWS` prints only those proxies, for every
+    (space, task) that has any of them (e.g. ``grasp,zen`` before the cheap part is rerun)."""
+    only = rows != ROWS
     columns, missing = [], []
     for space in SPACES:
         for task in TASKS:
             cheap = folder / f"{space}_{task}.json"
-            if not cheap.exists():
-                missing.append(f"{space}/{task}")
-                continue
             extra = [*sorted(folder.glob(f"{space}_{task}_tgnas*.json")),
                      folder / f"{space}_{task}_grasp_zen.json"]
             parts = [(json.loads(f.read_text()), f.with_suffix(".csv"))
                      for f in (cheap, *extra) if f.exists()]
+            if only:
+                parts = [(p, c) for p, c in parts if set(rows) & set(p["results"])]
+            if not parts or (not only and not cheap.exists()):
+                missing.append(f"{space}/{task}")
+                continue
             columns.append((space, task, parts))
     head = ["proxy"] + [f"{s.split('_')[1]} / {t}" for s, t, _ in columns]
     print("| " + " | ".join(head) + " |")
     print("|" + " --- |" * len(head))
-    for proxy in ROWS:
+    for proxy in rows:
         for label, keep in _variants(proxy):
             row = [label]
             for _, _, parts in columns:
@@ -99,13 +104,15 @@ def main(folder: Path) -> None:
                          if proxy in p["results"] and keep(p["results"][proxy])]
                 row.append(cell(*found[0]) if found else "—")
             print("| " + " | ".join(row) + " |")
-    base = ["baseline forward+backward"] + [
-        f"{parts[0][0]['protocol']['baseline_seconds_per_arch']:.2f} s"
-        for _, _, parts in columns]
-    print("| " + " | ".join(base) + " |")
+    if not only:
+        base = ["baseline forward+backward"] + [
+            f"{parts[0][0]['protocol']['baseline_seconds_per_arch']:.2f} s"
+            for _, _, parts in columns]
+        print("| " + " | ".join(base) + " |")
     if missing:
         print(f"\nnot measured yet: {', '.join(missing)}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("results/repro/tnb_table"))
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("results/repro/tnb_table"),
+         tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else ROWS)
