@@ -30,7 +30,7 @@ def main(folder: str = "results/repro/tgnas_rows") -> None:
         for proxy, result in summary["results"].items():
             ci = result.get("spearman_ci")
             spearman_ci = f" [{_num(ci[0], 2)}, {_num(ci[1], 2)}]" if ci else ""
-            line = f"{path.stem:32s} n={n:<6d} {proxy:8s} {cell(result, 100)}{spearman_ci}"
+            line = f"{path.stem:32s} n={n:<6d} {proxy:8s} {cell(result, n)}{spearman_ci}"
             if proxy == "tgnas":
                 line += f"  ({describe_weights(result)})"
             print(line)

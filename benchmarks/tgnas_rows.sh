@@ -11,13 +11,15 @@ cd "$(dirname "$0")/.."
 : "${ZERONAS_DATA:?set ZERONAS_DATA to the benchmark data directory}"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ZN=${ZERONAS:-.venv/bin/zeronas}
+PY=${PYTHON:-.venv/bin/python}
 OUT=${1:-results/repro/tgnas_rows}
 mkdir -p "$OUT"
 run() {  # name, then correlate's arguments
   local name=$1; shift
   [ -f "$OUT/$name.json" ] && return 0
   "$ZN" correlate "$@" --seed 0 --data synthetic --baseline-sample 1 --no-plot \
-    --store "$OUT/scores.sqlite" --out "$OUT/$name.json" > "$OUT/$name.log" 2>&1
+    --store "$OUT/scores.sqlite" --out "$OUT/$name.json" > "$OUT/$name.log" 2>&1 \
+    || { echo "$name failed: see $OUT/$name.log" >&2; return 1; }
 }
 run nb201_cifar10_all --space nb201 --dataset cifar10 --proxies tgnas --sample all
 for ds in cifar100 ImageNet16-120; do
@@ -30,4 +32,4 @@ for space in tnb101_micro tnb101_macro; do
     run "${space}_${task}" --space "$space" --dataset "$task" --proxies tgnas --sample 100
   done
 done
-.venv/bin/python benchmarks/tgnas_rows.py "$OUT"
+"$PY" benchmarks/tgnas_rows.py "$OUT"

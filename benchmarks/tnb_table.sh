@@ -19,8 +19,11 @@ OUT=results/repro/tnb_table
 mkdir -p "$OUT"
 CHEAP=params,flops,synflow,naswot,snip,grad_norm,fisher,fisher_released,zico,tgnas
 NB201_WEIGHTS=src/zeronas/predictors/tgnas/weights/tgnas_nb201_cifar10.pt
-for part in ${PARTS:-cheap tgnas_nb201 costly}; do
+PARTS=${PARTS:-cheap tgnas_nb201 costly}
+for part in $PARTS; do  # every word checked before anything runs
   case $part in cheap|tgnas_nb201|costly) ;; *) echo "unknown part '$part' in PARTS (expected cheap, tgnas_nb201, costly)" >&2; exit 2 ;; esac
+done
+for part in $PARTS; do
   for st in "$@"; do
     space=${st%%:*}; task=${st##*:}
     extra=(); baseline=all

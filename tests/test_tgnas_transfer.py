@@ -23,6 +23,7 @@ from zeronas.predictors.tgnas.transfer import (
     SCALE_GRID,
     graph_families,
     parse_spaces,
+    planned_training_sets,
     score_parts,
     select_learned_scale,
     transfer_matrix,
@@ -54,6 +55,8 @@ def test_matrix_layout_and_honest_diagonal(matrix):
     assert result.leave_one_out["tnb101_micro"]["trained_on"] == ["darts", "tnb101_macro"]
     # three spaces: the inner folds train on one space each, i.e. reuse the rows
     assert len(steps) == 3 * 3 + 1
+    # the command's progress bar counts the same steps
+    assert len(steps) == len(SPACES) + len(planned_training_sets(list(SPACES), True, True))
     summary = result.summary()
     diff = result.leave_one_out["darts"]["spearman"] - result.params["darts"]["spearman"]
     assert summary["spearman_minus_params"]["darts"] == pytest.approx(diff)
@@ -212,6 +215,9 @@ def test_graph_families_hold_out_identical_graphs_together(data_dir):
     folds = result.all_spaces["selection"]["folds_trained_on"]
     assert folds == {"darts": ["nb201", "tnb101_micro"], "nb201": ["darts"],
                      "tnb101_micro": ["darts"]}
+    assert planned_training_sets(["darts", "nb201", "tnb101_micro"]) == [
+        ("darts",), ("nb201",), ("tnb101_micro",), ("nb201", "tnb101_micro"),
+        ("darts", "tnb101_micro"), ("darts", "nb201")]
 
 
 def cell_op(space, cell, edge: int) -> str:

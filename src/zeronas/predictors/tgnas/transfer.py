@@ -64,7 +64,8 @@ class TransferMatrix:
     diagonal_n: dict[str, int] = field(default_factory=dict)
     all_spaces: dict[str, Any] = field(default_factory=dict)
     """The learned scale (and its selection table) of the predictor trained on every space,
-    chosen with the leave-one-out fits as its inner folds (empty when not nested)."""
+    chosen on leave-one-graph-family-out folds (:func:`fold_training_sets`; empty when not
+    nested)."""
 
     def to_json(self) -> dict[str, Any]:
         """``{"protocol", "spaces", "datasets", "matrix": {"spearman", "kendall"} (rows
@@ -228,6 +229,43 @@ def graph_families(names: list[str]) -> dict[str, str]:
     return family
 
 
+def fold_training_sets(train_on: list[str]) -> dict[str, list[str]]:
+    """``{h: spaces the inner fold of h trains on}`` for :func:`select_learned_scale` over a
+    predictor trained on ``train_on``: every training space outside ``h``'s graph family
+    (:func:`graph_families`), in ``train_on``'s order."""
+    family = graph_families(train_on)
+    return {h: [o for o in train_on if family[o] != family[h]] for h in train_on}
+
+
+def planned_training_sets(
+    names: list[str], nested: bool = True, all_spaces: bool = False
+) -> list[tuple[str, ...]]:
+    """The distinct training runs :func:`transfer_matrix` makes over ``names``, in order:
+    each space alone, each leave-one-out set with (``nested``) its inner folds, the folds of
+    the predictor of every space, and (``all_spaces``, when weights are saved) that predictor
+    itself. Its length drives the command's progress bar."""
+    runs: list[tuple[str, ...]] = []
+
+    def add(train_on: list[str]) -> None:
+        if tuple(train_on) not in runs:
+            runs.append(tuple(train_on))
+
+    for s in names:
+        add([s])
+    for s in names:
+        others = [o for o in names if o != s]
+        add(others)
+        if nested and len(others) >= 2:
+            for rest in fold_training_sets(others).values():
+                add(rest)
+    if nested:
+        for rest in fold_training_sets(names).values():
+            add(rest)
+    if all_spaces:
+        add(names)
+    return runs
+
+
 def transfer_matrix(
     spaces: Mapping[str, str] | None = None,
     *,
@@ -247,9 +285,9 @@ def transfer_matrix(
     for every training run (defaults: those of ``zeronas train-predictor``).
     ``nested``: give each leave-one-out predictor the learned scale chosen by
     :func:`select_learned_scale` over its own training spaces (needs at least two of them;
-    the extra runs train on every set of all spaces but two, each run shared by the two
-    columns it serves). ``on_step(message)`` is called before each training run and
-    column."""
+    the extra runs are its leave-one-graph-family-out folds, :func:`fold_training_sets`, each
+    run made once: :func:`planned_training_sets`). ``on_step(message)`` is called before
+    each space's ground truth is loaded and before each training run."""
     from zeronas.predictors.tgnas.predictor import Predictor
     from zeronas.predictors.tgnas.training import _agree, fit_graphs, load_group
 
@@ -287,10 +325,7 @@ def transfer_matrix(
 
     def select_for(train_on: list[str]) -> tuple[float, dict[str, Any]]:
         folds = {}
-        family = graph_families(train_on)
-        held_out = {f: [o for o in train_on if family[o] == f] for f in family.values()}
-        for h in train_on:
-            rest = [o for o in train_on if o not in held_out[family[h]]]
+        for h, rest in fold_training_sets(train_on).items():
             space, archs, truth = evals[h]
             inner = Predictor(fit(rest).model)
             cost, learned = score_parts(inner, space, archs)
@@ -330,7 +365,7 @@ def transfer_matrix(
                   loo[s].get("learned_scale"), loo[s].get("selection"))
         res.model.learned_scale = 1.0
     combined: dict[str, Any] = {}
-    if nested:  # the predictor of every space: its inner folds are the leave-one-out fits
+    if nested:  # the predictor of every space, on leave-one-graph-family-out folds
         combined["learned_scale"], combined["selection"] = select_for(names)
     if out_dir is not None:
         _save(fit(names), out_dir / "tgnas_all.pt", names, spaces, command,
@@ -392,6 +427,6 @@ def parse_spaces(text: str) -> dict[str, str]:
     return out
 
 
-__all__ = ["DEFAULT_SPACES", "EVAL_SAMPLE", "SCALE_GRID", "TransferMatrix", "graph_families",
-           "parse_spaces",
+__all__ = ["DEFAULT_SPACES", "EVAL_SAMPLE", "SCALE_GRID", "TransferMatrix",
+           "fold_training_sets", "graph_families", "parse_spaces", "planned_training_sets",
            "score_parts", "select_learned_scale", "transfer_matrix"]
