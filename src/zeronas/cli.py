@@ -41,6 +41,9 @@ SplitOpt = Annotated[bool, typer.Option(
     "--split/--no-split",
     help="When a proxy runs out of memory, rerun it on micro-batches (the value is labelled "
          "with its micro-batch size); --no-split stops with an error instead.")]
+CostReadoutOpt = Annotated[str, typer.Option(
+    help="What the TG-NAS monotone cost term reads: 'total' (the graph's summed size) or "
+         "'mean' (the mean node cost, weight format 2).")]
 MaxFlopsOpt = Annotated[float | None, typer.Option(help="Budget: M multiply-adds.")]
 MaxParamsOpt = Annotated[float | None, typer.Option(help="Budget: M parameters.")]
 PopulationOpt = Annotated[int | None, typer.Option(help="Evolution: population size.")]
@@ -457,9 +460,7 @@ def train_predictor_cmd(
     seed: int = typer.Option(0, help="Seed of the split, initialisation and batches."),
     train_size: float = typer.Option(
         0.9, help="Training share (<= 1) or number of architectures (> 1)."),
-    cost_readout: str = typer.Option(
-        "total", help="What the monotone cost term reads: 'total' (the graph's summed size) "
-        "or 'mean' (the mean node cost, weight format 2)."),
+    cost_readout: CostReadoutOpt = "total",
 ) -> None:
     """Train the TG-NAS predictor on a space's ground truth; prints held-out Kendall/Spearman."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn

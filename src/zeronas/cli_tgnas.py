@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from zeronas.cli import _console, _progress, app, user_errors
+from zeronas.cli import CostReadoutOpt, _console, _progress, app, user_errors
 from zeronas.errors import ZeronasError
 
 
@@ -32,9 +32,7 @@ def transfer_matrix_cmd(
         True, help="Choose each leave-one-out predictor's factor on its learned part by "
                    "leave-one-space-out inside its training spaces (never the scored one)."),
     plot: bool = typer.Option(True, help="Write the heat map (needs matplotlib)."),
-    cost_readout: str = typer.Option(
-        "total", help="What the monotone cost term reads: 'total' (the graph's summed size) "
-        "or 'mean' (the mean node cost, weight format 2)."),
+    cost_readout: CostReadoutOpt = "total",
 ) -> None:
     """Train TG-NAS on each space, score every other; print and write the Spearman matrix."""
     from zeronas.bench.correlate import parse_sample
