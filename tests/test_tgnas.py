@@ -43,7 +43,7 @@ from zeronas.predictors.tgnas import embed as embed_cmd
 from zeronas.predictors.tgnas import embeddings as embed_mod
 from zeronas.predictors.tgnas.cost import COST_DEFINITION, op_cost, op_params
 from zeronas.predictors.tgnas.graph import COST_INDEX, FEATURE_DIM, NUMERIC_SLICE
-from zeronas.predictors.tgnas.model import COST_GAIN, total_cost
+from zeronas.predictors.tgnas.model import COST_GAIN, readout_description, total_cost
 from zeronas.predictors.tgnas.predictor import (
     ALL_FILE,
     FORMAT,
@@ -358,6 +358,11 @@ def test_gcn_readout_is_mean_of_node_scores_plus_cost_term(readout):
     x2[0, 2, COST_INDEX] += 0.1
     with torch.no_grad():
         assert float(model(x2, adj)[0] - got[0]) == pytest.approx(gain * dterm, rel=1e-4)
+    # the words recorded in weight files name the readout this model computes
+    words = readout_description(model.config)
+    assert words.startswith("mean of per-node scores (global node excluded) + softplus(w) * 4 *")
+    assert ("sum of the nodes' sizes" in words) == (readout == "total")
+    assert ("mean of the node costs" in words) == (readout == "mean")
 
 
 def test_total_cost_orders_graphs_like_their_summed_size():
