@@ -4,9 +4,12 @@ results: one column per (space, task) that has a result, one row per proxy, each
 tgnas once per kind of weights, read off each result's protocol).
 
     .venv/bin/python benchmarks/tnb_table_md.py [results/repro/tnb_table [PROXY,PROXY...]]
+    .venv/bin/python benchmarks/tnb_table_md.py --merge README.md results/repro/tnb_table grasp,zen
 
 Reads only the JSON files the script wrote; prints Markdown to stdout. A (space, task) whose
 cheap part has not finished is left out, and the missing ones are listed after the table.
+``--merge README.md`` instead writes the cells it has results for into the README's
+every-task table, keeping the cells measured in earlier sessions, and lists what changed.
 """
 
 from __future__ import annotations
@@ -74,9 +77,8 @@ def _variants(proxy: str) -> list[tuple[str, object]]:
             ("tgnas (leave-one-out default)", lambda r: len(_trained_on(r)) > 1)]
 
 
-def main(folder: Path, rows: tuple[str, ...] = ROWS) -> None:
-    """The table; ``rows`` other than all of :data:`ROWS` prints only those proxies, for every
-    (space, task) that has any of them (e.g. ``grasp,zen`` before the cheap part is rerun)."""
+def _columns(folder: Path, rows: tuple[str, ...]) -> tuple[list, list[str]]:
+    """The (space, task, parts) with results in ``folder`` and the pairs left out."""
     only = rows != ROWS
     columns, missing = [], []
     for space in SPACES:
@@ -92,19 +94,38 @@ def main(folder: Path, rows: tuple[str, ...] = ROWS) -> None:
                 missing.append(f"{space}/{task}")
                 continue
             columns.append((space, task, parts))
-    head = ["proxy"] + [f"{s.split('_')[1]} / {t}" for s, t, _ in columns]
-    print("| " + " | ".join(head) + " |")
-    print("|" + " --- |" * len(head))
+    return columns, missing
+
+
+def _header(space: str, task: str) -> str:
+    return f"{space.split('_')[1]} / {task}"
+
+
+def _cells(columns: list, rows: tuple[str, ...]) -> dict[str, list[str]]:
+    """Row label -> one cell per column ("—" where that column has no result for it)."""
+    table = {}
     for proxy in rows:
         for label, keep in _variants(proxy):
-            row = [label]
+            row = []
             for _, _, parts in columns:
                 found = [(p["results"][proxy], p["n"], _constant(csv_path, proxy))
                          for p, csv_path in parts
                          if proxy in p["results"] and keep(p["results"][proxy])]
                 row.append(cell(*found[0]) if found else "—")
-            print("| " + " | ".join(row) + " |")
-    if not only:
+            table[label] = row
+    return table
+
+
+def main(folder: Path, rows: tuple[str, ...] = ROWS) -> None:
+    """The table; ``rows`` other than all of :data:`ROWS` prints only those proxies, for every
+    (space, task) that has any of them (e.g. ``grasp,zen`` before the cheap part is rerun)."""
+    columns, missing = _columns(folder, rows)
+    head = ["proxy"] + [_header(s, t) for s, t, _ in columns]
+    print("| " + " | ".join(head) + " |")
+    print("|" + " --- |" * len(head))
+    for label, row in _cells(columns, rows).items():
+        print("| " + " | ".join([label, *row]) + " |")
+    if rows == ROWS:
         base = ["baseline forward+backward"] + [
             f"{parts[0][0]['protocol']['baseline_seconds_per_arch']:.2f} s"
             for _, _, parts in columns]
@@ -113,6 +134,44 @@ def main(folder: Path, rows: tuple[str, ...] = ROWS) -> None:
         print(f"\nnot measured yet: {', '.join(missing)}")
 
 
+def merge(readme: Path, folder: Path, rows: tuple[str, ...]) -> list[str]:
+    """Write the cells of ``rows`` that ``folder`` has results for into the README's every-task
+    table (the one whose header names all 14 space/task pairs), keeping every other cell, so
+    pairs measured in different sessions (``results/`` is not kept) end up in one table.
+    Returns the cells changed, as "row, column: old -> new"."""
+    lines = readme.read_text().splitlines(keepends=True)
+    want = ["proxy"] + [_header(s, t) for s in SPACES for t in TASKS]
+    split = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines]
+    starts = [i for i, cells in enumerate(split) if cells == want]
+    if len(starts) != 1:
+        raise SystemExit(f"{readme}: expected one table headed {' | '.join(want)}, "
+                         f"found {len(starts)}")
+    columns, _ = _columns(folder, rows)
+    where = {_header(s, t): want.index(_header(s, t)) for s, t, _ in columns}
+    new = _cells(columns, rows)
+    changed = []
+    i = starts[0] + 2
+    while i < len(lines) and lines[i].startswith("|"):
+        cells = split[i]
+        if cells[0] in new:
+            for (head, col), value in zip(where.items(), new[cells[0]], strict=True):
+                if value != "—" and cells[col] != value:
+                    changed.append(f"{cells[0]}, {head}: {cells[col]} -> {value}")
+                    cells[col] = value
+            lines[i] = "| " + " | ".join(cells) + " |\n"
+        i += 1
+    readme.write_text("".join(lines))
+    return changed
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("results/repro/tnb_table"),
-         tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else ROWS)
+    args = sys.argv[1:]
+    target = None
+    if args[:1] == ["--merge"]:
+        target, args = Path(args[1]), args[2:]
+    folder = Path(args[0]) if args else Path("results/repro/tnb_table")
+    chosen = tuple(args[1].split(",")) if len(args) > 1 else ROWS
+    if target is None:
+        main(folder, chosen)
+    else:
+        print("\n".join(merge(target, folder, chosen)) or "no cell changed")
