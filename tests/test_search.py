@@ -439,6 +439,28 @@ def test_prune_refuses_architecture_proxies(tiny201):
         _PROXIES.pop("_t_arch", None)
 
 
+def test_overrides_replace_a_proxy_by_name(tiny201, fake_proxies):
+    """``overrides`` (the CLI's ``--predictor-weights``) swap a registered spec for another of
+    the same name in every searcher, and the protocol says what the swapped one depends on."""
+    def fewer_convs(model, batch, ctx):
+        """Minus the conv count, presented as higher-is-better: the opposite ranking."""
+        return -float(sum(isinstance(m, nn.Conv2d) for m in model.modules()))
+
+    swapped = ProxySpec("_t_convs", fewer_convs, "fewer convs", "test", needs_data=False,
+                        needs_weights=False, describe=lambda space, network=None: {"bound": 1})
+    for searcher, opts in (("random", {}), ("evolution", {}),
+                           ("prune", {"ops": ("none", "nor_conv_3x3"), "C": 4, "N": 1})):
+        kw = dict(budget=30, seed=0, settings=SETTINGS, ground_truth=False,
+                  searcher_options=opts)
+        plain = run_search(tiny201, "_t_convs", searcher, **kw)
+        bound = run_search(tiny201, "_t_convs", searcher, overrides={"_t_convs": swapped}, **kw)
+        n_plain = conv_ops(tiny201.from_str(plain.best["arch"]))
+        n_bound = conv_ops(tiny201.from_str(bound.best["arch"]))
+        assert n_bound < n_plain, searcher  # the override, not the registered spec, ranked
+        assert bound.protocol["objective"]["proxy_details"] == {"_t_convs": {"bound": 1}}
+        assert "proxy_details" not in plain.protocol["objective"]
+
+
 # ------------------------------------------------------------------ result
 def test_result_json_and_plot(tmp_path, tiny201, fake_proxies):
     truth = {tiny201.to_str(tiny201[i]): float(i % 97) for i in range(len(tiny201))}

@@ -6,6 +6,7 @@ tests that need it to be absent make sure it is.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -601,6 +602,37 @@ def test_tgnas_proxy_through_score_arch():
                                   rel=1e-6)
     with pytest.raises(DataError):
         tgnas_spec("/nonexistent/weights.pt")
+
+
+def test_search_cli_binds_predictor_weights(tmp_path):
+    """``zeronas search --predictor-weights PATH`` scores with those weights and the result's
+    protocol names them; a bad path is a one-line error, exit 2."""
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+
+    files = shipped_weights()
+    runner = CliRunner()
+    base = ["search", "--space", "nb201", "--proxies", "tgnas", "--searcher", "random",
+            "--budget", "5", "--no-plot", "--store", str(tmp_path / "s.sqlite")]
+    out = {}
+    for name, extra in (("default", []), ("nb201", ["--predictor-weights", files["nb201"]])):
+        res = runner.invoke(app, [*base, "--out", str(tmp_path / f"{name}.json"), *extra])
+        assert res.exit_code == 0, res.output
+        out[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    details = {k: v["protocol"]["objective"]["proxy_details"]["tgnas"]["predictor"]
+               for k, v in out.items()}
+    assert details["nb201"]["trained_on"] == ["nb201"]
+    assert details["nb201"]["weights"] == str(files["nb201"])
+    assert "nb201" not in details["default"]["trained_on"]
+    sp = get_space("nb201")
+    for name, weights in (("default", None), ("nb201", files["nb201"])):
+        best = out[name]["best"]
+        want = float(predict(sp, [sp.from_str(best["arch"])], weights=weights)[0])
+        assert best["scores"]["tgnas"] == pytest.approx(want, rel=1e-6)
+    res = runner.invoke(app, [*base, "--out", str(tmp_path / "bad.json"),
+                              "--predictor-weights", str(tmp_path / "missing.pt")])
+    assert res.exit_code == 2 and "missing.pt" in res.output
 
 
 def test_tgnas_proxy_needs_an_architecture():

@@ -44,6 +44,8 @@ SplitOpt = Annotated[bool, typer.Option(
 CostReadoutOpt = Annotated[str, typer.Option(
     help="What the TG-NAS monotone cost term reads: 'total' (the graph's summed size) or "
          "'mean' (the mean node cost, weight format 2).")]
+PredictorWeightsOpt = Annotated[Path | None, typer.Option(
+    help="TG-NAS weights for the tgnas proxy (default: not trained on this space).")]
 MaxFlopsOpt = Annotated[float | None, typer.Option(help="Budget: M multiply-adds.")]
 MaxParamsOpt = Annotated[float | None, typer.Option(help="Budget: M parameters.")]
 PopulationOpt = Annotated[int | None, typer.Option(help="Evolution: population size.")]
@@ -191,8 +193,7 @@ def score_cmd(
     batches: int = typer.Option(2, help="Number of batches drawn (ZiCo uses them all)."),
     seed: int = typer.Option(0, help="Seed of the network initialisation and the batches."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    predictor_weights: Path | None = typer.Option(
-        None, help="TG-NAS weights for the tgnas proxy (default: not trained on this space)."),
+    predictor_weights: PredictorWeightsOpt = None,
     split: SplitOpt = True,
 ) -> None:
     """Score one architecture with zero-cost proxies."""
@@ -258,8 +259,7 @@ def correlate_cmd(
     store: Path = typer.Option(Path("results/zeronas.sqlite"), help="SQLite score store."),
     out: Path = typer.Option(Path("results/correlate.json"), help="Result JSON (CSV beside it)."),
     plot: bool = typer.Option(True, help="Write a scatter plot per proxy (needs matplotlib)."),
-    predictor_weights: Path | None = typer.Option(
-        None, help="TG-NAS weights for the tgnas proxy (default: not trained on this space)."),
+    predictor_weights: PredictorWeightsOpt = None,
     bootstrap: int = typer.Option(
         1000, min=0, help="Bootstrap resamples for 95% intervals (0: none)."),
     executor: ExecutorOpt = None,
@@ -379,6 +379,7 @@ def search_cmd(
                           "executor's workers, else 1); the result depends on it."),
     prune_rule: str | None = typer.Option(
         None, help="Prune: 'prune' (TE-NAS, default) or 'discretize' (Zero-Cost-PT)."),
+    predictor_weights: PredictorWeightsOpt = None,
     split: SplitOpt = True,
 ) -> None:
     """Search a space for the architecture the objective ranks best, under budgets."""
@@ -411,7 +412,7 @@ def search_cmd(
                                 max_params=max_params, max_latency_ms=max_latency_ms,
                                 searcher_options=opts, on_progress=on_progress,
                                 latency_fn=latency_fn, objectives=objectives, executor=pool,
-                                parallel=parallel)
+                                parallel=parallel, overrides=_overrides(predictor_weights))
         finally:
             if pool is not None:
                 pool.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +130,9 @@ class Objective:
 
     :meth:`evaluate` adds an architecture to the pool (reading the store first, computing
     and writing what is missing); :meth:`values` gives the current objective value of every
-    architecture in the pool, in evaluation order.
+    architecture in the pool, in evaluation order. ``overrides`` replaces registered specs by
+    name (e.g. ``tgnas`` bound to other predictor weights, :func:`~zeronas.proxies.tgnas_proxy.
+    tgnas_spec`), as in ``zeronas correlate``.
     """
 
     def __init__(
@@ -140,10 +142,12 @@ class Objective:
         dataset: str,
         settings: ScoreSettings,
         store: ScoreStore | None = None,
+        overrides: Mapping[str, ProxySpec] | None = None,
     ) -> None:
         self.items = parse_objective(proxies)
         self.base, self.composites = expand(self.items)
-        self.specs = [get_proxy(n) for n in self.base]
+        overrides = dict(overrides or {})
+        self.specs = [overrides.get(n) or get_proxy(n) for n in self.base]
         self.space = space
         self.dataset = dataset
         self.settings = settings
@@ -321,6 +325,12 @@ class Objective:
             "needs_data": any(s.needs_data for s in self.specs),
             "needs_labels": any(s.needs_labels for s in self.specs),
         }
+        # what a proxy's value depends on beyond the shared protocol (e.g. which TG-NAS
+        # weights, trained on what): the part of its store key its own ``describe`` adds
+        details = {s.name: s.describe(self.space.name, self.dataset)
+                   for s in self.specs if s.describe is not None}
+        if details:
+            out["proxy_details"] = details
         if self.pool_relative:
             out["composites"] = {n: {"parts": list(c.parts), "method": c.method}
                                  for n, c in self.composites.items()}

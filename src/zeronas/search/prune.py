@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,12 +160,15 @@ class PruneSearch:
         settings: ScoreSettings,
         store: ScoreStore | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        overrides: Mapping[str, ProxySpec] | None = None,
     ) -> PruneOutcome:
         """Prune the supernet with the objective ``proxies``; the networks are sized for
-        ``dataset``. Returns the architecture and the cost."""
+        ``dataset``. Returns the architecture and the cost. ``overrides`` replaces registered
+        proxy specs by name (as :class:`~zeronas.search.objective.Objective` does)."""
         items = parse_objective(proxies)
         base, composites = expand(items)
-        specs = [get_proxy(n) for n in base]
+        overrides = dict(overrides or {})
+        specs = [overrides.get(n) or get_proxy(n) for n in base]
         for s in specs:
             if s.needs_arch:
                 raise SearchError(

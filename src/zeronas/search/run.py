@@ -37,6 +37,7 @@ from zeronas.spaces.base import Space, get_space
 
 if TYPE_CHECKING:
     from zeronas.execution.executor import Executor
+    from zeronas.proxies.base import ProxySpec
 
 DEFAULT_SEARCHER = "evolution"
 DEFAULT_BUDGET = 500
@@ -197,6 +198,7 @@ def run_search(
     on_progress: Callable[[int, int], None] | None = None,
     executor: Executor | None = None,
     parallel: int | None = None,
+    overrides: Mapping[str, ProxySpec] | None = None,
 ) -> SearchResult:
     """Search ``space`` for the architecture the objective ``proxies`` likes best.
 
@@ -240,6 +242,9 @@ def run_search(
       timing, and equals the sequential search for ``parallel=1`` (random search: for any
       ``parallel``). Both are recorded in the protocol.
     - ``on_progress(done, total)``: called after each evaluation.
+    - ``overrides``: registered proxy specs replaced by name, e.g. ``{"tgnas":
+      tgnas_spec(PATH)}`` (other predictor weights; the CLI's ``--predictor-weights``); the
+      protocol's ``objective.proxy_details`` says which weights were used.
     """
     t_start = time.perf_counter()
     cpu_start = time.process_time()
@@ -254,7 +259,7 @@ def run_search(
     parallel = int(parallel)
     settings = settings if settings is not None else ScoreSettings(seed=seed)
     constraints = Constraints(max_flops, max_params, max_latency_ms, latency_fn)
-    objective = Objective(proxies, sp, dataset, settings, store)
+    objective = Objective(proxies, sp, dataset, settings, store, overrides)
     srch = make_searcher(searcher, sp, seed, **dict(searcher_options or {}))
     caps = default_caps(budget)
     max_rejected = caps[0] if max_rejected is None else max_rejected
@@ -389,7 +394,8 @@ def _run_prune(
     gt: GroundTruth | None, protocol: dict[str, Any],
     on_progress: Callable[[int, int], None] | None, t_start: float, cpu_start: float,
 ) -> SearchResult:
-    outcome = srch.run(objective.items, dataset, settings, store, on_progress)
+    outcome = srch.run(objective.items, dataset, settings, store, on_progress,
+                       overrides={s.name: s for s in objective.specs})
     key = sp.to_str(outcome.arch)
     scores = objective.evaluate(outcome.arch, key)
     best = _best_entry(sp, outcome.arch, key, scores,
