@@ -13,7 +13,8 @@
 - ``top``: zico, meco, synflow, naswot, jacob_cov, snip, grad_norm and swap of the all-3x3 cell
   and of the 12 best NB201 cells (real CIFAR-10 batch, seed 0).
 - ``macro``: Spearman of simple skeleton features with the TransNAS-Bench-101 macro tasks,
-  and of the TG-NAS cost prior alone (the mean node cost of the macro graphs).
+  and of the TG-NAS cost priors alone: the graph's total node cost (weight format 3, the
+  default's cost term) and the mean node feature (format 2).
 """
 
 from __future__ import annotations
@@ -137,9 +138,12 @@ def macro() -> None:
             "width doublings": [sum(int(c) % 2 == 0 for c in m) for m in mods],
             "first downsampling": [next((i for i, c in enumerate(m) if int(c) > 2), len(m))
                                    for m in mods],
-            # the TG-NAS cost prior alone: the mean node cost of the graph (ArchGraph.costs)
-            "mean node cost": [float(np.mean([cost_feature(c) for c in graphs[k].costs or ()]))
-                               for k in keys],
+            # the TG-NAS cost priors alone (ArchGraph.costs): format 3 reads the graph's
+            # total size (a monotone function of this sum), format 2 the mean node feature
+            "total node cost (format 3)": [float(sum(graphs[k].costs or ())) for k in keys],
+            "mean node cost (format 2)": [
+                float(np.mean([cost_feature(c) for c in graphs[k].costs or ()]))
+                for k in keys],
         }
         print(f"{task:13s} " + ", ".join(f"{f} {spearmanr(v, y).statistic:+.2f}"
                                          for f, v in feats.items()))

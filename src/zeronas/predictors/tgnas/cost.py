@@ -26,9 +26,10 @@ Where the count comes from, in order:
    :func:`zeronas.spaces.ops_darts.make_darts_op` -- the ops are built on the meta device
    (no memory, no random numbers drawn);
 3. otherwise **0**, the cost of ``input``/``output``/the global node. This is the documented
-   fallback for labels no factory builds and graphs without ``costs`` (NB-101, MobileNetV2,
-   NATS-SSS, user ops without ``params=``): they still score, through their description, but
-   the predictor sees them as free. Declare ``params=`` to do better.
+   fallback for labels no factory builds in graphs without ``costs`` (a user's graph or
+   operator without ``params=``; the built-in NB-101, MobileNetV2, NATS-SSS and TransNAS macro
+   graphs carry ``costs``): they still score, through their description, but the predictor
+   sees them as free. Declare ``params=`` to do better.
 """
 
 from __future__ import annotations
