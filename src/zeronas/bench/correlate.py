@@ -28,7 +28,7 @@ from zeronas.bench.groundtruth import GroundTruth, load_ground_truth
 from zeronas.errors import ZeronasError
 from zeronas.execution.store import ScoreStore
 from zeronas.plotting import pyplot
-from zeronas.proxies.base import Batch, ProxySpec, get_proxy
+from zeronas.proxies.base import Batch, ProxySpec, resolve_proxies
 from zeronas.proxies.ensemble import compose_all, expand
 from zeronas.proxies.runner import (
     ProxyWarning,
@@ -260,8 +260,7 @@ def correlate(
     truth_col = gt.column(dataset)
     network = network or (dataset if dataset in space.datasets else next(iter(space.datasets)))
     base_names, composites = expand(list(proxies))
-    overrides = dict(overrides or {})
-    specs = [overrides.get(p) or get_proxy(p) for p in base_names]
+    specs = resolve_proxies(base_names, overrides)
     positions = select_sample(len(gt), sample, seed)
     archs = [gt.order[i] for i in positions]
     keys = {s.name: store.register_protocol(proxy_protocol(s, space.name, network, settings))

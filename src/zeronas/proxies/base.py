@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -155,6 +155,14 @@ def get_proxy(name: str) -> ProxySpec:
         return _PROXIES[name]
     except KeyError:
         raise unknown_name("proxy", name, _PROXIES) from None
+
+
+def resolve_proxies(names: Sequence[str], overrides: Mapping[str, ProxySpec] | None = None
+                    ) -> list[ProxySpec]:
+    """The specs of ``names``: ``overrides[name]`` where given (e.g. ``tgnas`` bound to other
+    predictor weights), else the registered one (unknown names: a clear error)."""
+    chosen = dict(overrides or {})
+    return [chosen.get(n) or get_proxy(n) for n in names]
 
 
 def parse_proxies(text: str | list[str]) -> list[ProxySpec]:

@@ -32,7 +32,7 @@ import numpy as np
 
 from zeronas.bench.correlate import proxy_protocol
 from zeronas.execution.store import ScoreStore
-from zeronas.proxies.base import Batch, ProxyContext, ProxySpec, get_proxy
+from zeronas.proxies.base import Batch, ProxyContext, ProxySpec, get_proxy, resolve_proxies
 from zeronas.proxies.ensemble import aggregate, compose, expand
 from zeronas.proxies.runner import (
     Scores,
@@ -146,8 +146,7 @@ class Objective:
     ) -> None:
         self.items = parse_objective(proxies)
         self.base, self.composites = expand(self.items)
-        overrides = dict(overrides or {})
-        self.specs = [overrides.get(n) or get_proxy(n) for n in self.base]
+        self.specs = resolve_proxies(self.base, overrides)
         self.space = space
         self.dataset = dataset
         self.settings = settings

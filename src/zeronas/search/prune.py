@@ -43,7 +43,7 @@ import torch
 
 from zeronas.bench.correlate import proxy_protocol
 from zeronas.execution.store import ScoreStore
-from zeronas.proxies.base import Batch, ProxySpec, get_proxy
+from zeronas.proxies.base import Batch, ProxySpec, resolve_proxies
 from zeronas.proxies.ensemble import aggregate, compose, expand
 from zeronas.proxies.runner import ScoreSettings, make_batch, make_context, score_model, seeded
 from zeronas.search.base import SearchError, register_searcher
@@ -167,8 +167,7 @@ class PruneSearch:
         proxy specs by name (as :class:`~zeronas.search.objective.Objective` does)."""
         items = parse_objective(proxies)
         base, composites = expand(items)
-        overrides = dict(overrides or {})
-        specs = [overrides.get(n) or get_proxy(n) for n in base]
+        specs = resolve_proxies(base, overrides)
         for s in specs:
             if s.needs_arch:
                 raise SearchError(
