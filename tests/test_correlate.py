@@ -98,6 +98,41 @@ def test_store_round_trip(tmp_path):
         ScoreStore(tmp_path / "bad.sqlite")
 
 
+def test_store_open_retries_a_locked_race(tmp_path, monkeypatch):
+    """Two lanes creating one new store together: SQLite may answer "database is locked" at
+    the WAL switch at once, without waiting. The open retries; a store that stays locked gets
+    an error saying so (not "not a zeronas store")."""
+    import zeronas.execution.store as store_mod
+
+    real_connect = sqlite3.connect
+    refusals = {"left": 2}
+
+    class Refusing:
+        def execute(self, *_: object) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        def close(self) -> None:
+            pass
+
+    def connect(*args: object, **kwargs: object) -> object:
+        if refusals["left"] > 0:
+            refusals["left"] -= 1
+            return Refusing()
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(store_mod.sqlite3, "connect", connect)
+    with ScoreStore(tmp_path / "s.sqlite") as st:
+        st.put("nb201", "x", {"p": (1.0, 0.1)}, st.register_protocol({"a": 1}))
+    assert refusals["left"] == 0
+    with ScoreStore(tmp_path / "s.sqlite") as st:
+        assert st.get("nb201", ["x"], "p", st.register_protocol({"a": 1})) == {"x": (1.0, 0.1)}
+    monkeypatch.setattr(store_mod.sqlite3, "connect", lambda *a, **k: Refusing())
+    never_free = object.__new__(ScoreStore)
+    never_free.path = tmp_path / "t.sqlite"
+    with pytest.raises(DataError, match="stayed locked by another process"):
+        never_free._open(wait_s=0.2)
+
+
 @pytest.fixture
 def small_truth(nb201):
     rng = np.random.default_rng(1)

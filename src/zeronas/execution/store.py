@@ -63,16 +63,42 @@ class ScoreStore:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn = sqlite3.connect(str(self.path), timeout=30.0)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise DataError(
-                f"store {str(self.path)!r} is not a zeronas SQLite store: {exc}"
-            ) from exc
+        self._conn = self._open()
         self._migrate()
+
+    def _open(self, wait_s: float = 30.0) -> sqlite3.Connection:
+        """Connect, switch to WAL and create the tables.
+
+        Two processes opening a new store at the same moment (two ``correlate`` lanes started
+        together) can both reach the WAL switch; SQLite then answers "database is locked" at
+        once instead of waiting on its busy timeout. That is a race, not a broken file, so the
+        open is retried until ``wait_s`` has passed.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            conn = sqlite3.connect(str(self.path), timeout=wait_s)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "locked" not in str(exc):
+                    raise DataError(
+                        f"store {str(self.path)!r} is not a zeronas SQLite store: {exc}"
+                    ) from exc
+                if time.monotonic() > deadline:
+                    raise DataError(
+                        f"store {str(self.path)!r} stayed locked by another process for "
+                        f"{wait_s:.0f} s: {exc}"
+                    ) from exc
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise DataError(
+                    f"store {str(self.path)!r} is not a zeronas SQLite store: {exc}"
+                ) from exc
 
     def _migrate(self) -> None:
         """Stores written before ``micro_batch`` existed get the column (NULL: the whole
