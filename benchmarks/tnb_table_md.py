@@ -1,6 +1,6 @@
 """Render the TransNAS-Bench-101 proxy tables of the README from `benchmarks/tnb_table.sh`'s
 results: one column per (space, task) that has a result, one row per proxy, each cell
-"Kendall [95 % CI] / Spearman" (grasp and zen from the 30-architecture part, marked n=30;
+"Kendall [95 % CI] / Spearman [95 % CI]" (grasp and zen from the 30-architecture part, marked n=30;
 tgnas once per kind of weights, read off each result's protocol).
 
     .venv/bin/python benchmarks/tnb_table_md.py [results/repro/tnb_table [PROXY,PROXY...]]
@@ -53,15 +53,17 @@ def cell(result: dict, n: int, constant: float | None = None) -> str:
     k, s = result["kendall"], result["spearman"]
     if math.isnan(k):
         return "NaN"
-    ci = result.get("kendall_ci")
-    interval = f" [{_num(ci[0], 2)}, {_num(ci[1], 2)}]" if ci else ""
+    def interval(key: str) -> str:
+        ci = result.get(key)
+        return f" [{_num(ci[0], 2)}, {_num(ci[1], 2)}]" if ci else ""
+
     extra = []
     if result.get("nan_count"):
         extra.append(f"{n - result['nan_count']} finite")
     if n != 100:
         extra.append(f"n={n}")
     note = f" ({', '.join(extra)})" if extra else ""
-    return f"{_num(k)}{interval} / {_num(s)}{note}"
+    return f"{_num(k)}{interval('kendall_ci')} / {_num(s)}{interval('spearman_ci')}{note}"
 
 
 def _trained_on(result: dict) -> list[str]:
