@@ -170,6 +170,33 @@ def test_unknown_task_lists_the_tasks(micro, macro):
             sp.to_torch(arch, num_classes=10)
 
 
+def test_cli_bad_tnb_input_is_one_line_and_exit_2(tmp_path):
+    """The issue's bad inputs through the command line: one line on stderr, exit 2, and an
+    unknown task is refused before anything is written."""
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+
+    runner = CliRunner()
+    cases = [
+        (["score", "--space", "tnb101_macro", "--arch", "64-12345-basic"], "out of range"),
+        (["score", "--space", "tnb101_macro", "--arch", "64-1234"], "-basic"),
+        (["score", "--space", "tnb101_micro", "--arch", "64-41415-3_33_333"], "skeleton"),
+        (["score", "--space", "tnb101_micro", "--arch", "64-41414-3_33_334"], "out of range"),
+        (["score", "--space", "tnb101_micro", "--arch", "64-41414-basic"], "macro"),
+        (["correlate", "--space", "tnb101_micro", "--dataset", "segmentation", "--proxies",
+          "params", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "c.json"),
+          "--no-plot"], "segmentsemantic"),
+    ]
+    for args, expected in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], \
+            (args, res.output)
+    assert not (tmp_path / "s.sqlite").exists() and not (tmp_path / "c.json").exists()
+
+
 micro_codes = st.tuples(*[st.integers(0, 3)] * 6)
 macro_codes = st.lists(st.integers(1, 4), min_size=4, max_size=6).map(tuple)
 

@@ -285,6 +285,7 @@ def correlate_cmd(
     from zeronas.spaces import get_space
 
     sp = get_space(space)
+    sp.dataset(dataset)  # an unknown dataset or task fails here, before the store is made
     names = [n.strip() for n in proxies.split(",") if n.strip()]
     expand(names)  # unknown names fail here, before any work
     n = parse_sample(sample)
