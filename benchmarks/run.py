@@ -127,7 +127,7 @@ def bench_proxies(archs, sp, settings: ScoreSettings) -> dict[str, dict[str, flo
     grad = [n for n in names if get_proxy(n).fn.__module__ == GRADIENT_MODULE]
     if grad:
         specs = [get_proxy(n) for n in grad]
-        together = float(np.mean([_best(lambda n=n: score_model(n, specs, batch, ctx), repeat=1)
+        together = float(np.mean([_best(lambda n=n: score_model(n, specs, batch, ctx), repeat=2)
                                   for n in nets]))
         worst = max(out[n]["seconds_per_arch"] for n in grad)
         ratio = together / worst

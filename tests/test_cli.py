@@ -41,6 +41,8 @@ def test_score_by_string_and_table():
         (["score"], "exactly one of"),
         (["score", "--index", "1", "--dataset", "cifar"], "unknown dataset"),
         (["score", "--index", "1", "--proxies", "params,params"], "listed twice"),
+        (["correlate", "--space", "mbv2", "--store", "/nonexistent/dir/s.sqlite"],
+         "space with ground truth"),
     ],
 )
 def test_errors_are_one_line_exit_2(args, fragment):

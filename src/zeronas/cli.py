@@ -279,12 +279,14 @@ def correlate_cmd(
     """Score a seeded sample of a space and compare each proxy with the ground truth."""
     from zeronas.bench.correlate import correlate, parse_sample
     from zeronas.bench.data import parse_data
+    from zeronas.bench.groundtruth import check_has_ground_truth
     from zeronas.execution.store import ScoreStore
     from zeronas.proxies import ScoreSettings
     from zeronas.proxies.ensemble import expand
     from zeronas.spaces import get_space
 
     sp = get_space(space)
+    check_has_ground_truth(sp.name)  # the real reason first (mbv2: none, not "cifar10")
     sp.dataset(dataset)  # an unknown dataset or task fails here, before the store is made
     names = [n.strip() for n in proxies.split(",") if n.strip()]
     expand(names)  # unknown names fail here, before any work

@@ -199,12 +199,16 @@ _LOADERS = {"nb201": load_nb201, "darts": _load_darts, "nb101": _load_nb101,
             "tnb101_micro": _load_tnb101_micro, "tnb101_macro": _load_tnb101_macro}
 
 
+def check_has_ground_truth(space: str) -> None:
+    """Raise a one-line :class:`UnknownNameError`-style error when ``space`` has no ground
+    truth loader (before any work, so the user hears the real reason first)."""
+    if space not in _LOADERS:
+        raise unknown_name("space with ground truth", space, _LOADERS)
+
+
 def load_ground_truth(
     space: str, data: str | os.PathLike[str] | None = None
 ) -> GroundTruth:
     """The ground truth of ``space`` from the data directory (argument or ``$ZERONAS_DATA``)."""
-    try:
-        loader = _LOADERS[space]
-    except KeyError:
-        raise unknown_name("space with ground truth", space, _LOADERS) from None
-    return loader(data=data)
+    check_has_ground_truth(space)
+    return _LOADERS[space](data=data)

@@ -76,29 +76,29 @@ class ScoreStore:
         """
         deadline = time.monotonic() + wait_s
         while True:
-            conn = sqlite3.connect(str(self.path), timeout=wait_s)
+            conn: sqlite3.Connection | None = None
             try:
+                # the busy handler waits only for what is left of the deadline
+                conn = sqlite3.connect(str(self.path),
+                                       timeout=max(0.0, deadline - time.monotonic()))
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(_SCHEMA)
                 return conn
-            except sqlite3.OperationalError as exc:
-                conn.close()
+            except sqlite3.DatabaseError as exc:  # OperationalError included
+                if conn is not None:
+                    conn.close()
                 if "locked" not in str(exc):
                     raise DataError(
-                        f"store {str(self.path)!r} is not a zeronas SQLite store: {exc}"
+                        f"store {str(self.path)!r} cannot be opened as a zeronas SQLite "
+                        f"store: {exc}"
                     ) from exc
-                if time.monotonic() > deadline:
+                if time.monotonic() >= deadline:
                     raise DataError(
-                        f"store {str(self.path)!r} stayed locked by another process for "
-                        f"{wait_s:.0f} s: {exc}"
+                        f"store {str(self.path)!r} stayed locked for {wait_s:g} s: another "
+                        f"process holds it, or the filesystem's locking does not work: {exc}"
                     ) from exc
                 time.sleep(0.05)
-            except sqlite3.DatabaseError as exc:
-                conn.close()
-                raise DataError(
-                    f"store {str(self.path)!r} is not a zeronas SQLite store: {exc}"
-                ) from exc
 
     def _migrate(self) -> None:
         """Stores written before ``micro_batch`` existed get the column (NULL: the whole
