@@ -127,24 +127,24 @@ def test_store_open_retries_a_locked_race(tmp_path, monkeypatch):
     with ScoreStore(tmp_path / "s.sqlite") as st:
         assert st.get("nb201", ["x"], "p", st.register_protocol({"a": 1})) == {"x": (1.0, 0.1)}
     monkeypatch.setattr(store_mod.sqlite3, "connect", lambda *a, **k: Refusing())
-    never_free = object.__new__(ScoreStore)
-    never_free.path = tmp_path / "t.sqlite"
     with pytest.raises(DataError, match=r"stayed locked for 0\.2 s"):
-        never_free._open(wait_s=0.2)
+        store_mod.open_sqlite(str(tmp_path / "t.sqlite"), "", wait_s=0.2)
 
 
 def test_store_open_errors_are_data_errors(tmp_path):
     """A real lock held by another connection: a clear error once the wait is over, and the
     open works when it is released. A path SQLite cannot open at all (a directory) is a
-    DataError naming it, not a raw sqlite3 error."""
+    DataError naming it, not a raw sqlite3 error, for the navigator's store too (it opens its
+    file the same way)."""
+    from zeronas.execution.store import open_sqlite
+    from zeronas.navigator.run import ActionLog
+
     path = tmp_path / "s.sqlite"  # a new file another process is writing (not yet WAL)
     holder = sqlite3.connect(str(path), isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     holder.execute("CREATE TABLE other (x)")
-    waiting = object.__new__(ScoreStore)
-    waiting.path = path
     with pytest.raises(DataError, match="stayed locked"):
-        waiting._open(wait_s=0.3)
+        open_sqlite(str(path), "", wait_s=0.3)
     holder.execute("COMMIT")
     holder.close()
     with ScoreStore(path) as st:
@@ -152,6 +152,8 @@ def test_store_open_errors_are_data_errors(tmp_path):
     (tmp_path / "dir.sqlite").mkdir()
     with pytest.raises(DataError, match=r"dir\.sqlite"):
         ScoreStore(tmp_path / "dir.sqlite")
+    with pytest.raises(DataError, match=r"dir\.sqlite"):
+        ActionLog(tmp_path / "dir.sqlite")
 
 
 @pytest.fixture

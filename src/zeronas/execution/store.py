@@ -56,6 +56,44 @@ def protocol_key(protocol: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def open_sqlite(target: str, schema: str, wait_s: float = 30.0,
+                **connect: Any) -> sqlite3.Connection:
+    """Connect to the SQLite file ``target`` (or ``":memory:"``), switch it to WAL and run
+    ``schema`` (``CREATE TABLE IF NOT EXISTS ...``); ``connect`` goes to
+    :func:`sqlite3.connect`. Every store of zeronas (scores, the navigator's runs) opens its
+    file here.
+
+    Two processes opening a new file at the same moment (two ``correlate`` lanes started
+    together, a navigator beside a search) can both reach the WAL switch; SQLite then answers
+    "database is locked" at once instead of waiting on its busy timeout. That is a race, not
+    a broken file, so the open is retried until ``wait_s`` has passed. Any other SQLite error
+    (a corrupt file, a directory) is a one-line :class:`DataError` naming ``target``.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        conn: sqlite3.Connection | None = None
+        try:
+            # the busy handler waits only for what is left of the deadline
+            conn = sqlite3.connect(target, timeout=max(0.0, deadline - time.monotonic()),
+                                   **connect)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(schema)
+            return conn
+        except sqlite3.DatabaseError as exc:  # OperationalError included
+            if conn is not None:
+                conn.close()
+            if "locked" not in str(exc):
+                raise DataError(
+                    f"store {target!r} cannot be opened as a zeronas SQLite store: {exc}"
+                ) from exc
+            if time.monotonic() >= deadline:
+                raise DataError(
+                    f"store {target!r} stayed locked for {wait_s:g} s: another process "
+                    f"holds it, or the filesystem's locking does not work: {exc}"
+                ) from exc
+            time.sleep(0.05)
+
+
 class ScoreStore:
     """Scores on disk. NaN is stored as NULL and read back as NaN (never as a number)."""
 
@@ -63,42 +101,9 @@ class ScoreStore:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = self._open()
+        self._conn = open_sqlite(str(self.path), _SCHEMA)
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
-
-    def _open(self, wait_s: float = 30.0) -> sqlite3.Connection:
-        """Connect, switch to WAL and create the tables.
-
-        Two processes opening a new store at the same moment (two ``correlate`` lanes started
-        together) can both reach the WAL switch; SQLite then answers "database is locked" at
-        once instead of waiting on its busy timeout. That is a race, not a broken file, so the
-        open is retried until ``wait_s`` has passed.
-        """
-        deadline = time.monotonic() + wait_s
-        while True:
-            conn: sqlite3.Connection | None = None
-            try:
-                # the busy handler waits only for what is left of the deadline
-                conn = sqlite3.connect(str(self.path),
-                                       timeout=max(0.0, deadline - time.monotonic()))
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
-                return conn
-            except sqlite3.DatabaseError as exc:  # OperationalError included
-                if conn is not None:
-                    conn.close()
-                if "locked" not in str(exc):
-                    raise DataError(
-                        f"store {str(self.path)!r} cannot be opened as a zeronas SQLite "
-                        f"store: {exc}"
-                    ) from exc
-                if time.monotonic() >= deadline:
-                    raise DataError(
-                        f"store {str(self.path)!r} stayed locked for {wait_s:g} s: another "
-                        f"process holds it, or the filesystem's locking does not work: {exc}"
-                    ) from exc
-                time.sleep(0.05)
 
     def _migrate(self) -> None:
         """Stores written before ``micro_batch`` existed get the column (NULL: the whole

@@ -43,6 +43,7 @@ import numpy as np
 
 from zeronas import __version__
 from zeronas.errors import DataError, UnknownNameError, ZeronasError
+from zeronas.execution.store import open_sqlite
 from zeronas.navigator.encoding import SlotEncoding, slot_encoding
 from zeronas.navigator.restrict import RestrictedSpace, Restriction, SteerError
 from zeronas.search.loop import AskTellLoop, Proposal, Steering, default_caps
@@ -173,12 +174,7 @@ class ActionLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             target = str(self.path)
         self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(target, timeout=30.0, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise DataError(f"store {target!r} is not a zeronas SQLite store: {exc}") from exc
+        self._conn = open_sqlite(target, _SCHEMA, check_same_thread=False)
 
     def close(self) -> None:
         with self._lock:

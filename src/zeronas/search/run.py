@@ -280,6 +280,7 @@ def run_search(
     def truth_of(key: str, ds: str | None = truth_dataset) -> float | None:
         return None if gt is None or ds is None else _float(gt.get(key, ds))
 
+    described = objective.describe()
     protocol: dict[str, Any] = {
         "space": sp.name,
         "space_options": {k: v for k, v in vars(sp).items()
@@ -287,7 +288,7 @@ def run_search(
         "dataset": dataset,
         "searcher": searcher,
         "searcher_options": srch.hyperparameters(),
-        "objective": (described := objective.describe()),
+        "objective": described,
         "budget": budget if not isinstance(srch, PruneSearch) else None,
         "budget_unit": "distinct architectures scored (store hits included)",
         "seed": seed,
